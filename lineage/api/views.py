@@ -1,0 +1,57 @@
+"""Lineage API endpoints for code versions and runs."""
+
+import django_filters
+
+from lineage.api import serializers
+from lineage.models import CodeVersion, Run
+from registry.api.base import ScopedViewSet
+
+
+class CodeVersionFilter(django_filters.FilterSet):
+    project = django_filters.CharFilter(field_name="project__key")
+
+    class Meta:
+        model = CodeVersion
+        fields = ["project", "repository_url", "commit_sha", "branch", "dirty"]
+
+
+class RunFilter(django_filters.FilterSet):
+    project = django_filters.CharFilter(field_name="project__key")
+
+    class Meta:
+        model = Run
+        fields = ["project", "kind", "status", "code_version", "parent", "name"]
+
+
+class CodeVersionViewSet(ScopedViewSet):
+    """Code versions are immutable; registering an identical one returns it."""
+
+    model = CodeVersion
+    serializer_class = serializers.CodeVersionSerializer
+    filterset_class = CodeVersionFilter
+    ordering_fields = ["created_at"]
+    http_method_names = ["get", "post", "head", "options"]
+
+    def optimize(self, queryset):
+        return queryset.select_related("project")
+
+    def project_of_new(self, serializer):
+        return serializer.validated_data["project"]
+
+
+class RunViewSet(ScopedViewSet):
+    """Runs: recorded once; later only their status, end, metrics and outputs change."""
+
+    model = Run
+    serializer_class = serializers.RunSerializer
+    filterset_class = RunFilter
+    search_fields = ["name"]
+    ordering_fields = ["created_at", "started_at", "ended_at"]
+
+    def optimize(self, queryset):
+        return queryset.select_related("project", "created_by").prefetch_related(
+            "input_datasets", "output_datasets", "input_models", "model_versions"
+        )
+
+    def project_of_new(self, serializer):
+        return serializer.validated_data["project"]

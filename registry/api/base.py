@@ -1,0 +1,116 @@
+"""What every Stagegate API view shares: scoping by project rights, and 404 before 403.
+
+A viewset names its model; its queryset is always `Model.objects.visible_to(user, "view")`,
+so lists, counts, filters and detail lookups never reach a project the user cannot see
+(NetBox's RestrictedQuerySet, done once). Writes need the `contribute` right on the record's
+project: a visible project without it answers 403, an invisible one 404.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.exceptions import PermissionDenied
+
+from registry.access import has_project_right
+from registry.choices import ProjectRight
+
+
+class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
+    """A reference by id to a record the requesting user may see (others do not exist)."""
+
+    default_error_messages = {
+        "does_not_exist": "No record with id {pk_value} exists (or it is not visible to you).",
+    }
+
+    def __init__(self, model=None, **kwargs):
+        self.model = model
+        if not kwargs.get("read_only"):
+            kwargs.setdefault("queryset", model.objects.none() if model else None)
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        return self.model.objects.visible_to(user, ProjectRight.VIEW)
+
+
+class VisibleSlugRelatedField(serializers.SlugRelatedField):
+    """A reference by key (e.g. a project's key) to a record the user may see."""
+
+    def __init__(self, model=None, **kwargs):
+        self.model = model
+        if not kwargs.get("read_only"):
+            kwargs.setdefault("queryset", model.objects.none())
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        return self.model.objects.visible_to(getattr(request, "user", None), ProjectRight.VIEW)
+
+
+def require_right(user, project, action: str) -> None:
+    """403 unless `user` holds `action` on `project` (the project is already visible)."""
+    if not has_project_right(user, project, action):
+        raise PermissionDenied(
+            f"You need the '{action}' right on project {project.key} to do this."
+        )
+
+
+def as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
+    """A model/service ValidationError as the API's 400 body."""
+    if hasattr(exc, "error_dict"):
+        return serializers.ValidationError(
+            {("non_field_errors" if k == "__all__" else k): v for k, v in exc.message_dict.items()}
+        )
+    return serializers.ValidationError({"non_field_errors": exc.messages})
+
+
+class ScopedViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """List / create / retrieve / update, scoped by project rights. Records are never deleted."""
+
+    model = None
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+    write_right = ProjectRight.CONTRIBUTE
+
+    def get_queryset(self):
+        queryset = self.model.objects.visible_to(self.request.user, ProjectRight.VIEW)
+        return self.optimize(queryset)
+
+    def optimize(self, queryset):
+        """select_related / prefetch_related so a page costs a constant number of queries."""
+        return queryset
+
+    def project_of_new(self, serializer):
+        """The project a record about to be created belongs to."""
+        raise NotImplementedError
+
+    def perform_create(self, serializer):
+        self.require_role_permission("add")
+        require_right(self.request.user, self.project_of_new(serializer), self.write_right)
+        self.save_through_action(serializer)
+
+    def perform_update(self, serializer):
+        self.require_role_permission("change")
+        require_right(self.request.user, serializer.instance.project, self.write_right)
+        self.save_through_action(serializer)
+
+    def require_role_permission(self, verb: str) -> None:
+        """403 unless the user's role grants `verb` on this kind of record (e.g. add)."""
+        opts = self.model._meta
+        if not self.request.user.has_perm(f"{opts.app_label}.{verb}_{opts.model_name}"):
+            raise PermissionDenied(
+                f"Your role does not allow you to {verb} {opts.verbose_name_plural}."
+            )
+
+    @staticmethod
+    def save_through_action(serializer):
+        """Save (the serializer calls the action); the action's ValidationError is a 400."""
+        try:
+            serializer.save()
+        except DjangoValidationError as exc:
+            raise as_drf_error(exc) from None

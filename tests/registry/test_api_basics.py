@@ -1,0 +1,61 @@
+"""The registry API end to end: auth, scoping, create through actions, errors."""
+
+import pytest
+
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def test_token_endpoint_returns_a_token_for_valid_credentials(api, owner):
+    response = api.post("/api/v1/auth/token", {"username": "olive", "password": factories.PASSWORD})
+    assert response.status_code == 200
+    api.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    assert api.get("/api/v1/projects/").status_code == 200
+
+
+def test_bearer_keyword_is_accepted_like_token(api, owner):
+    token = api.post(
+        "/api/v1/auth/token", {"username": "olive", "password": factories.PASSWORD}
+    ).json()["token"]
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert api.get("/api/v1/projects/").status_code == 200
+
+
+def test_wrong_password_gets_400_without_token(api, owner):
+    response = api.post("/api/v1/auth/token", {"username": "olive", "password": "nope"})
+    assert response.status_code == 400
+    assert "token" not in response.json()
+
+
+def test_anonymous_gets_401(api, project):
+    assert api.get("/api/v1/projects/").status_code == 401
+
+
+def test_project_list_shows_only_visible_projects(api, project, other_project, member):
+    body = api.as_user(member).get("/api/v1/projects/").json()
+    assert [p["key"] for p in body["results"]] == ["credit"]
+    assert body["count"] == 1
+
+
+def test_outsider_gets_404_for_project(api, project, outsider):
+    assert api.as_user(outsider).get("/api/v1/projects/credit/").status_code == 404
+
+
+def test_member_registers_model_and_versions_numbered_in_order(api, project, member):
+    client = api.as_user(member)
+    model = client.post(
+        "/api/v1/models/",
+        {"project": "credit", "name": "scorer", "task_type": "binary_classification"},
+    )
+    assert model.status_code == 201, model.json()
+    payload = {
+        "registered_model": model.json()["id"],
+        "artifact_uri": "s3://b/m",
+        "artifact_sha256": factories.sha("m"),
+    }
+    first = client.post("/api/v1/model-versions/", payload)
+    second = client.post("/api/v1/model-versions/", payload)
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert (first.json()["version"], second.json()["version"]) == (1, 2)
+    assert first.json()["stage"] == "development"
