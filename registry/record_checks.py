@@ -3,11 +3,13 @@
 from django.core.exceptions import ValidationError
 
 
-def validated_save(record, *, reason: str = "", exclude=None) -> None:
-    """Run the model's full validation, then save with the change reason for its history."""
+def validated_save(record, *, actor=None, reason: str = "", exclude=None) -> None:
+    """Run the model's full validation, then save with the actor and reason for its history."""
     record.full_clean(exclude=exclude)
     if reason:
         record._change_reason = reason
+    if actor is not None:
+        record._history_user = actor
     record.save()
 
 

@@ -1,0 +1,18 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from governance.api import views
+
+router = SimpleRouter(trailing_slash="/?")
+router.register("transition-requests", views.TransitionRequestViewSet, basename="transitionrequest")
+router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
+router.register("policies", views.PolicyViewSet, basename="policy")
+
+urlpatterns = [
+    path(
+        "model-versions/<int:pk>/transitions/",
+        views.ModelVersionTransitionsView.as_view(),
+        name="modelversion-transitions",
+    ),
+    *router.urls,
+]

@@ -1,0 +1,215 @@
+"""The gates of a transition: evidence checks and the approvals count.
+
+Each evidence check is a named function of (model version, policy settings) returning a
+GateResult: pass or fail, a sentence a reviewer can read, and the evidence it relied on
+(record ids, the exact dataset version). The policy names which checks a transition needs.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+from registry.choices import Direction, RiskStatus, Split
+from registry.models import Evaluation, ModelVersion
+
+CHECKS = {}
+
+
+@dataclass
+class GateResult:
+    name: str
+    passed: bool
+    reason: str
+    kind: str = "evidence"
+    evidence: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check(name):
+    """Register an evidence check under the name policies use."""
+
+    def register(function):
+        CHECKS[name] = function
+        return function
+
+    return register
+
+
+def _meets(value: float, threshold: float, direction: str) -> bool:
+    return value >= threshold if direction == Direction.HIGHER else value <= threshold
+
+
+def latest_evaluation(version: ModelVersion, split: str) -> Evaluation | None:
+    """The most recent evaluation of `version` on a dataset version of `split`."""
+    return (
+        version.evaluations.filter(dataset_version__split=split)
+        .select_related("dataset_version__dataset")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+@check("evaluation_meets_acceptance")
+def evaluation_meets_acceptance(version: ModelVersion, settings: dict) -> GateResult:
+    """Every acceptance criterion is met by the latest evaluation on its split."""
+    name = "evaluation_meets_acceptance"
+    criteria = version.project.acceptance_criteria
+    if not criteria:
+        return GateResult(name, False, f"project {version.project.key} has no acceptance criteria")
+    failures, evidence = [], []
+    for criterion in criteria:
+        evaluation = latest_evaluation(version, criterion["split"])
+        metric = criterion["metric"]
+        if evaluation is None:
+            failures.append(f"no evaluation on a {criterion['split']}-split dataset version")
+            continue
+        value = evaluation.metrics.get(metric)
+        if value is None:
+            failures.append(f"{metric} was not measured on {evaluation.dataset_version}")
+            continue
+        ok = _meets(value, criterion["threshold"], criterion["direction"])
+        word = "≥" if criterion["direction"] == Direction.HIGHER else "≤"
+        evidence.append(
+            {
+                "metric": metric,
+                "value": value,
+                "threshold": criterion["threshold"],
+                "evaluation": evaluation.pk,
+                "dataset_version": evaluation.dataset_version_id,
+                "met": ok,
+            }
+        )
+        if not ok:
+            failures.append(
+                f"{metric} {value:.4f} on {evaluation.dataset_version} does not meet "
+                f"{word} {criterion['threshold']}"
+            )
+    if failures:
+        return GateResult(
+            name, False, "; ".join(sorted(set(failures))), evidence={"criteria": evidence}
+        )
+    return GateResult(
+        name,
+        True,
+        "all acceptance criteria are met: "
+        + ", ".join(f"{e['metric']} {e['value']:.4f}" for e in evidence),
+        evidence={"criteria": evidence},
+    )
+
+
+@check("beats_baseline")
+def beats_baseline(version: ModelVersion, settings: dict) -> GateResult:
+    """The model beats the majority-class baseline by the policy's margin."""
+    name = "beats_baseline"
+    margin = float(settings.get("baseline_margin", 0.0))
+    criteria = version.project.acceptance_criteria or []
+    split = criteria[0]["split"] if criteria else Split.TEST
+    evaluation = latest_evaluation(version, split)
+    if evaluation is None:
+        return GateResult(name, False, f"no evaluation on a {split}-split dataset version")
+    baseline = evaluation.baselines.get("majority_class") or evaluation.baselines.get("mean")
+    if not baseline:
+        return GateResult(
+            name,
+            False,
+            f"the evaluation on {evaluation.dataset_version} has no majority-class baseline",
+        )
+    metric, direction = "accuracy", Direction.HIGHER
+    for criterion in criteria:
+        if criterion["metric"] in baseline and criterion["metric"] in evaluation.metrics:
+            metric, direction = criterion["metric"], criterion["direction"]
+            break
+    if metric not in baseline or metric not in evaluation.metrics:
+        return GateResult(name, False, f"{metric} is missing from the model or its baseline")
+    model_value, base_value = evaluation.metrics[metric], baseline[metric]
+    gain = model_value - base_value if direction == Direction.HIGHER else base_value - model_value
+    evidence = {
+        "metric": metric,
+        "model": model_value,
+        "baseline": base_value,
+        "margin": margin,
+        "evaluation": evaluation.pk,
+        "dataset_version": evaluation.dataset_version_id,
+    }
+    sentence = (
+        f"{metric} {model_value:.4f} against the majority-class baseline's "
+        f"{base_value:.4f} (margin required {margin})"
+    )
+    if gain > margin:
+        return GateResult(name, True, sentence, evidence=evidence)
+    return GateResult(name, False, sentence + ": not beaten by the margin", evidence=evidence)
+
+
+@check("lineage_complete")
+def lineage_complete(version: ModelVersion, settings: dict) -> GateResult:
+    """The run that produced the version names its code commit, data, parameters, environment."""
+    name = "lineage_complete"
+    run = version.run
+    if run is None:
+        return GateResult(name, False, "no run is recorded as producing this version")
+    missing = []
+    if run.code_version is None:
+        missing.append("code commit")
+    elif run.code_version.dirty:
+        missing.append("clean code commit (the code was dirty)")
+    if not run.input_datasets.exists():
+        missing.append("input dataset versions")
+    if not run.parameters:
+        missing.append("parameters")
+    if not run.environment:
+        missing.append("environment")
+    evidence = {"run": run.pk, "code_version": run.code_version_id}
+    if missing:
+        return GateResult(
+            name, False, f"run {run.pk} lacks: {', '.join(missing)}", evidence=evidence
+        )
+    return GateResult(
+        name,
+        True,
+        f"run {run.pk} records code, data, parameters and environment",
+        evidence=evidence,
+    )
+
+
+@check("model_card_complete")
+def model_card_complete(version: ModelVersion, settings: dict) -> GateResult:
+    """The model card fields the policy requires are filled in."""
+    required = settings.get("required_model_card_fields", ModelVersion.MODEL_CARD_FIELDS)
+    empty = [f.replace("_", " ") for f in required if not str(getattr(version, f, "")).strip()]
+    if empty:
+        return GateResult(
+            "model_card_complete", False, f"model card fields not filled in: {', '.join(empty)}"
+        )
+    return GateResult("model_card_complete", True, "the required model card fields are filled in")
+
+
+@check("no_open_high_risk")
+def no_open_high_risk(version: ModelVersion, settings: dict) -> GateResult:
+    """No risk of high impact is still open in the project's risk register."""
+    open_risks = list(
+        version.project.risks.filter(impact="high", status=RiskStatus.OPEN).values_list(
+            "pk", "description"
+        )
+    )
+    if open_risks:
+        listed = "; ".join(f"#{pk} {text[:80]}" for pk, text in open_risks)
+        return GateResult(
+            "no_open_high_risk",
+            False,
+            f"open high-impact risk(s): {listed}",
+            evidence={"risks": [pk for pk, _ in open_risks]},
+        )
+    return GateResult("no_open_high_risk", True, "no open high-impact risk")
+
+
+@check("fairness_audit_passed")
+def fairness_audit_passed(version: ModelVersion, settings: dict) -> GateResult:
+    """A passed fairness audit of this version on the evaluation's exact dataset version."""
+    from governance.fairness_gate import check_fairness
+
+    return check_fairness(version, settings)
+
+
+def evaluate_evidence(version: ModelVersion, rule: dict, settings: dict) -> list[GateResult]:
+    """Run the evidence checks the rule names, in its order."""
+    return [CHECKS[name](version, settings) for name in rule.get("checks", [])]

@@ -1,0 +1,56 @@
+"""Every history row of a governed record also becomes an audit event (DESIGN rule 1).
+
+django-simple-history writes who, when and why for each create/update/delete; this hook copies
+that change — with the fields before and after — into the hash-chained audit trail.
+"""
+
+from django.db.models.fields.files import FieldFile
+from django.dispatch import receiver
+from simple_history.signals import post_create_historical_record
+
+from governance import audit_chain
+from governance.choices import AuditAction
+
+GOVERNED_APPS = {"registry", "lineage", "governance", "auth"}
+_ACTIONS = {
+    "+": AuditAction.RECORD_CREATED,
+    "~": AuditAction.RECORD_UPDATED,
+    "-": AuditAction.RECORD_DELETED,
+}
+_SKIP = {"updated_at", "created_at", "password", "last_login"}
+
+
+def _values(instance) -> dict:
+    values = {}
+    for f in instance._meta.concrete_fields:
+        if f.attname in _SKIP:
+            continue
+        value = f.value_from_object(instance)
+        values[f.attname] = value.name if isinstance(value, FieldFile) else value
+    return values
+
+
+@receiver(post_create_historical_record)
+def audit_history_row(sender, instance, history_instance, **kwargs):
+    if instance._meta.app_label not in GOVERNED_APPS:
+        return
+    kind = history_instance.history_type
+    after = _values(instance) if kind != "-" else {}
+    before = {}
+    if kind == "~":
+        previous = history_instance.prev_record
+        if previous is not None:
+            old = _values(previous.instance)
+            changed = {k for k in after if old.get(k) != after.get(k)}
+            before = {k: old.get(k) for k in changed}
+            after = {k: after[k] for k in changed}
+    elif kind == "-":
+        before = _values(instance)
+    audit_chain.record(
+        _ACTIONS[kind],
+        target=instance,
+        actor=history_instance.history_user,
+        before=before,
+        after=after,
+        reason=history_instance.history_change_reason or "",
+    )

@@ -1,0 +1,14 @@
+from governance.models.audit import AuditChainHead, AuditEvent
+from governance.models.policies import LifecyclePolicy, PolicyImmutable, ProjectPolicy
+from governance.models.transitions import Signature, SignatureAltered, TransitionRequest
+
+__all__ = [
+    "AuditChainHead",
+    "AuditEvent",
+    "LifecyclePolicy",
+    "PolicyImmutable",
+    "ProjectPolicy",
+    "Signature",
+    "SignatureAltered",
+    "TransitionRequest",
+]

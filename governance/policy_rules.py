@@ -1,0 +1,215 @@
+"""The shape of a lifecycle policy's definition, its validation, and the shipped defaults.
+
+A definition:
+    {
+      "stages": [...], "initial_stage": "development", "terminal_stages": ["retired"],
+      "transitions": [
+        {"from": "validation", "to": "approved",
+         "approvals": {"count": 2, "roles": ["reviewer", "compliance officer"],
+                       "compliance_officer_required": true},
+         "checks": ["evaluation_meets_acceptance", "beats_baseline", ...],
+         "demote_previous_production": false},
+        ...
+      ],
+      "settings": {"baseline_margin": 0.02, "required_model_card_fields": [...],
+                   "request_expiry_days": 30, "fairness": {...}}
+    }
+"""
+
+import copy
+
+from registry.choices import Stage
+from registry.models import ModelVersion
+from registry.roles import Role
+
+EVIDENCE_CHECKS = (
+    "evaluation_meets_acceptance",
+    "beats_baseline",
+    "lineage_complete",
+    "model_card_complete",
+    "no_open_high_risk",
+    "fairness_audit_passed",
+)
+SIGNING_ROLES = (Role.REVIEWER, Role.COMPLIANCE_OFFICER)
+
+
+def validate_definition(definition) -> None:
+    """Raise ValueError naming the first problem in a policy definition."""
+    if not isinstance(definition, dict):
+        raise ValueError("a policy definition is a JSON object")
+    stages = definition.get("stages")
+    if not isinstance(stages, list) or not stages:
+        raise ValueError("stages must be a non-empty list")
+    unknown = [s for s in stages if s not in Stage.values]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {', '.join(map(str, unknown))}")
+    if definition.get("initial_stage") not in stages:
+        raise ValueError("initial_stage must be one of the stages")
+    terminal = definition.get("terminal_stages", [])
+    transitions = definition.get("transitions")
+    if not isinstance(transitions, list) or not transitions:
+        raise ValueError("transitions must be a non-empty list")
+    seen = set()
+    for index, rule in enumerate(transitions, start=1):
+        where = f"transition {index}"
+        if not isinstance(rule, dict):
+            raise ValueError(f"{where} must be an object")
+        source, target = rule.get("from"), rule.get("to")
+        if source not in stages or target not in stages:
+            raise ValueError(f"{where}: from and to must be stages of the policy")
+        if source == target:
+            raise ValueError(f"{where}: a transition must change the stage")
+        if source in terminal:
+            raise ValueError(f"{where}: {source} is terminal; nothing leaves it")
+        if (source, target) in seen:
+            raise ValueError(f"{where}: {source} → {target} is defined twice")
+        seen.add((source, target))
+        approvals = rule.get("approvals")
+        if not isinstance(approvals, dict):
+            raise ValueError(f"{where}: approvals must be an object")
+        count = approvals.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError(f"{where}: at least one approval is required")
+        roles = approvals.get("roles")
+        if not isinstance(roles, list) or not roles or any(r not in SIGNING_ROLES for r in roles):
+            raise ValueError(f"{where}: approval roles must be among {', '.join(SIGNING_ROLES)}")
+        checks = rule.get("checks", [])
+        bad = [c for c in checks if c not in EVIDENCE_CHECKS]
+        if bad:
+            raise ValueError(f"{where}: unknown check(s) {', '.join(map(str, bad))}")
+    settings = definition.get("settings", {})
+    if not isinstance(settings, dict):
+        raise ValueError("settings must be an object")
+    fields = settings.get("required_model_card_fields", [])
+    bad_fields = [f for f in fields if f not in ModelVersion.MODEL_CARD_FIELDS]
+    if bad_fields:
+        raise ValueError(f"unknown model card field(s) {', '.join(bad_fields)}")
+
+
+def rule_for(definition: dict, source: str, target: str) -> dict | None:
+    """The policy's rule for source → target, or None when the policy does not allow it."""
+    for rule in definition["transitions"]:
+        if rule["from"] == source and rule["to"] == target:
+            return rule
+    return None
+
+
+def _approvals(count, *, compliance=False):
+    return {
+        "count": count,
+        "roles": [Role.REVIEWER.value, Role.COMPLIANCE_OFFICER.value],
+        "compliance_officer_required": compliance,
+    }
+
+
+ALL_EVIDENCE = list(EVIDENCE_CHECKS)
+BASIC = ["lineage_complete", "model_card_complete"]
+STAGES = [s.value for s in Stage]
+
+
+def _transitions(*, strict: bool, fairness: bool) -> list[dict]:
+    evidence = (
+        ALL_EVIDENCE if fairness else [c for c in ALL_EVIDENCE if c != "fairness_audit_passed"]
+    )
+    two = 2 if strict else 1
+
+    def t(source, target, approvals, checks=(), demote=False):
+        return {
+            "from": source,
+            "to": target,
+            "approvals": approvals,
+            "checks": list(checks),
+            "demote_previous_production": demote,
+        }
+
+    return [
+        t("development", "validation", _approvals(1), BASIC),
+        t("validation", "approved", _approvals(two, compliance=strict), evidence),
+        t("validation", "rejected", _approvals(1)),
+        t("development", "rejected", _approvals(1)),
+        t("approved", "staging", _approvals(1), ["lineage_complete"]),
+        t("staging", "production", _approvals(two, compliance=strict), evidence, demote=True),
+        t("approved", "production", _approvals(two, compliance=strict), evidence, demote=True),
+        t("staging", "suspended", _approvals(1)),
+        t("production", "suspended", _approvals(1)),
+        t("suspended", "staging", _approvals(two, compliance=strict), evidence),
+        t("production", "deprecated", _approvals(1)),
+        t("suspended", "deprecated", _approvals(1)),
+        t("staging", "deprecated", _approvals(1)),
+        t("deprecated", "retired", _approvals(1, compliance=strict)),
+        t("suspended", "retired", _approvals(1, compliance=strict)),
+        t("rejected", "retired", _approvals(1)),
+    ]
+
+
+def _definition(*, strict: bool, fairness: bool, margin: float, card_fields) -> dict:
+    return {
+        "stages": STAGES,
+        "initial_stage": Stage.DEVELOPMENT.value,
+        "terminal_stages": [Stage.RETIRED.value],
+        "transitions": _transitions(strict=strict, fairness=fairness),
+        "settings": {
+            "baseline_margin": margin,
+            "required_model_card_fields": list(card_fields),
+            "request_expiry_days": 30,
+            "fairness": {
+                "required_split": "test",
+                "metrics": [
+                    "count",
+                    "selection_rate",
+                    "accuracy",
+                    "true_positive_rate",
+                    "false_positive_rate",
+                    "precision",
+                ],
+                "reference_group": "largest",
+                "min_group_size": 30,
+                "decision_threshold": 0.5,
+                "n_boot": 0,
+                "ci_quantiles": [0.025, 0.975],
+                "seed": 0,
+                "rules": [
+                    {
+                        "name": "four-fifths rule",
+                        "metric": "selection_rate",
+                        "kind": "ratio",
+                        "against": "reference",
+                        "min": 0.8,
+                        "max": 1.25,
+                    },
+                    {
+                        "name": "equalized odds (TPR)",
+                        "metric": "true_positive_rate",
+                        "kind": "difference",
+                        "against": "between_groups",
+                        "min": None,
+                        "max": 0.1,
+                    },
+                    {
+                        "name": "equalized odds (FPR)",
+                        "metric": "false_positive_rate",
+                        "kind": "difference",
+                        "against": "between_groups",
+                        "min": None,
+                        "max": 0.1,
+                    },
+                ],
+            },
+        },
+    }
+
+
+DEFAULT_POLICIES = {
+    "minimal": _definition(strict=False, fairness=False, margin=0.0, card_fields=["intended_use"]),
+    "limited": _definition(
+        strict=False, fairness=True, margin=0.01, card_fields=["intended_use", "limitations"]
+    ),
+    "high": _definition(
+        strict=True, fairness=True, margin=0.02, card_fields=ModelVersion.MODEL_CARD_FIELDS
+    ),
+}
+
+
+def default_definition(risk_tier: str) -> dict:
+    """A copy of the shipped default definition for a risk tier."""
+    return copy.deepcopy(DEFAULT_POLICIES[risk_tier])

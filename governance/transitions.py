@@ -1,0 +1,360 @@
+"""Transition actions: request, sign, withdraw, re-evaluate, and apply (DESIGN rule 2).
+
+A model version's stage changes only here, inside one transaction that holds row locks on the
+request and the version and re-checks every gate at that moment, so concurrent approvals
+apply a transition exactly once.
+"""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from governance import audit_chain
+from governance.choices import AuditAction, RequestStatus, SignatureMeaning
+from governance.errors import Conflict, NotAllowed
+from governance.gates import GateResult, evaluate_evidence
+from governance.models import Signature, TransitionRequest
+from governance.policies import policy_for, role_groups_of
+from governance.policy_rules import rule_for
+from governance.signing import confirm_password, digest, request_record
+from registry.access import has_project_right
+from registry.choices import ProjectRight, Stage
+from registry.history import printed_name
+from registry.models import ModelVersion
+from registry.roles import Role
+
+APPROVING = SignatureMeaning.APPROVED
+DECIDING = (SignatureMeaning.APPROVED, SignatureMeaning.REJECTED, SignatureMeaning.REVIEWED)
+REQUESTER_MEANINGS = (SignatureMeaning.AUTHORED, SignatureMeaning.RESPONSIBILITY)
+
+
+def _settings(request) -> dict:
+    return request.policy.definition.get("settings", {})
+
+
+def approvals_gate(request) -> GateResult:
+    """Count approvals that still match the record, from distinct eligible signers."""
+    rule = request.rule["approvals"]
+    _, current_sha = digest(request_record(request))
+    valid, stale = [], 0
+    for signature in request.signatures.all():
+        if signature.meaning != APPROVING:
+            continue
+        if signature.record_sha256 != current_sha:
+            stale += 1
+            continue
+        if signature.role in rule["roles"] and signature.signer_id != request.requested_by_id:
+            valid.append(signature)
+    compliance = any(s.role == Role.COMPLIANCE_OFFICER for s in valid)
+    need_compliance = rule.get("compliance_officer_required", False)
+    parts = [f"{len(valid)} of {rule['count']} approvals"]
+    if need_compliance:
+        parts.append(
+            "compliance officer signed"
+            if compliance
+            else "a compliance officer's approval is still required"
+        )
+    if stale:
+        parts.append(f"{stale} approval(s) no longer match the record and must be renewed")
+    passed = len(valid) >= rule["count"] and (compliance or not need_compliance)
+    return GateResult(
+        "approvals",
+        passed,
+        "; ".join(parts),
+        kind="approvals",
+        evidence={"signatures": [s.pk for s in valid]},
+    )
+
+
+def _evaluate(request) -> list[GateResult]:
+    evidence = evaluate_evidence(request.model_version, request.rule, _settings(request))
+    # The approvals gate hashes the record with the fresh evidence, so store that first.
+    request.gate_results = [g.as_dict() for g in evidence]
+    results = [*evidence, approvals_gate(request)]
+    request.gate_results = [g.as_dict() for g in results]
+    request.gates_evaluated_at = timezone.now()
+    return results
+
+
+def _close(request, status, action, *, actor, note: str):
+    request.status, request.decided_at, request.decision_note = status, timezone.now(), note
+    request._change_reason, request._history_user = note, actor
+    request.save()
+    audit_chain.record(action, target=request, actor=actor, reason=note, after={"status": status})
+
+
+@transaction.atomic
+def request_transition(version: ModelVersion, to_stage: str, *, actor, justification: str):
+    """Ask to move `version` to `to_stage`; the gates are evaluated and stored at once."""
+    if not justification or not justification.strip():
+        raise Conflict("a justification is required")
+    version = (
+        ModelVersion.objects.select_for_update()
+        .select_related("registered_model__project")
+        .get(pk=version.pk)
+    )
+    project = version.registered_model.project
+    if not has_project_right(actor, project, ProjectRight.CONTRIBUTE):
+        raise NotAllowed(f"you need the 'contribute' right on {project.key} to request transitions")
+    if to_stage not in Stage.values:
+        raise Conflict(f"unknown stage {to_stage!r}")
+    policy = policy_for(project)
+    rule = rule_for(policy.definition, version.stage, to_stage)
+    if rule is None:
+        raise Conflict(f"{policy} does not allow {version.stage} → {to_stage}")
+    if TransitionRequest.objects.filter(
+        model_version=version, status=RequestStatus.PENDING
+    ).exists():
+        raise Conflict(f"{version} already has a pending transition request")
+    request = TransitionRequest(
+        model_version=version,
+        from_stage=version.stage,
+        to_stage=to_stage,
+        justification=justification.strip(),
+        requested_by=actor,
+        requested_by_name=printed_name(actor),
+        policy=policy,
+        rule=rule,
+    )
+    request._history_user = actor
+    request.save()
+    _evaluate(request)
+    request._change_reason = "transition requested"
+    request.save()
+    audit_chain.record(
+        AuditAction.TRANSITION_REQUESTED,
+        target=request,
+        actor=actor,
+        reason=justification,
+        after={
+            "from": request.from_stage,
+            "to": to_stage,
+            "policy": str(policy),
+            "gates": [{k: g[k] for k in ("name", "passed")} for g in request.gate_results],
+        },
+    )
+    return request
+
+
+def _signing_role(signer, rule) -> str | None:
+    groups = role_groups_of(signer)
+    for role in (Role.COMPLIANCE_OFFICER, Role.REVIEWER):
+        if role in groups and role in rule["approvals"]["roles"]:
+            return role
+    return None
+
+
+def _lock_open(request_id) -> TransitionRequest:
+    request = (
+        TransitionRequest.objects.select_for_update()
+        .select_related("model_version__registered_model__project", "policy")
+        .get(pk=request_id)
+    )
+    if not request.is_open:
+        raise Conflict(
+            f"this request is {request.get_status_display().lower()}; "
+            "it can no longer be signed or changed"
+        )
+    return request
+
+
+def sign(
+    request: TransitionRequest,
+    *,
+    signer,
+    meaning: str,
+    password: str,
+    comment: str = "",
+    http_request=None,
+) -> Signature:
+    """Record a Part 11 signature; an approval that completes the gates applies the transition.
+
+    The password is checked before the transaction opens, so a failed attempt is kept (and
+    counts toward lockout) even though nothing else is written.
+    """
+    if meaning not in SignatureMeaning.values:
+        raise Conflict(f"unknown signature meaning {meaning!r}")
+    confirm_password(signer, password, http_request)
+    with transaction.atomic():
+        return _sign(request, signer=signer, meaning=meaning, comment=comment)
+
+
+def _sign(request, *, signer, meaning, comment) -> Signature:
+    request = _lock_open(request.pk)
+    project = request.model_version.registered_model.project
+    is_requester = signer.pk == request.requested_by_id
+    if is_requester and meaning not in REQUESTER_MEANINGS:
+        # Separation of duties: nobody approves or rejects their own request.
+        raise NotAllowed("you cannot approve or reject your own request")
+    role = None
+    if meaning in DECIDING:
+        if not has_project_right(signer, project, ProjectRight.REVIEW):
+            raise NotAllowed(f"you need the 'review' right on {project.key} to sign requests")
+        role = _signing_role(signer, request.rule)
+        if role is None:
+            raise NotAllowed(
+                "your role may not sign this transition: it needs "
+                + " or ".join(request.rule["approvals"]["roles"])
+            )
+    if request.signatures.filter(signer=signer).exists():
+        raise Conflict("you have already signed this request")
+    _evaluate(request)  # sign what is true now, not what was true when it was requested
+    text, sha = digest(request_record(request))
+    signature = Signature.objects.create(
+        request=request,
+        signer=signer,
+        printed_name=printed_name(signer),
+        role=role or "requester",
+        signed_at=timezone.now(),
+        meaning=meaning,
+        comment=comment,
+        record_sha256=sha,
+        signed_record=text,
+    )
+    audit_chain.record(
+        AuditAction.SIGNATURE_RECORDED,
+        target=signature,
+        actor=signer,
+        reason=comment,
+        project_id=project.pk,
+        after={
+            "request": request.pk,
+            "meaning": meaning,
+            "printed_name": signature.printed_name,
+            "record_sha256": sha,
+            "role": signature.role,
+        },
+    )
+    if meaning == SignatureMeaning.REJECTED:
+        _close(
+            request,
+            RequestStatus.REJECTED,
+            AuditAction.TRANSITION_REJECTED,
+            actor=signer,
+            note=f"rejected by {signature.printed_name}: {comment}".rstrip(": "),
+        )
+        return signature
+    _apply_if_ready(request, actor=signer)
+    return signature
+
+
+@transaction.atomic
+def withdraw(request: TransitionRequest, *, actor, reason: str = "") -> TransitionRequest:
+    """The requester (or a project manager) withdraws a pending request."""
+    request = _lock_open(request.pk)
+    project = request.model_version.registered_model.project
+    if actor.pk != request.requested_by_id and not has_project_right(
+        actor, project, ProjectRight.MANAGE
+    ):
+        raise NotAllowed("only the requester or a project manager can withdraw a request")
+    _close(
+        request,
+        RequestStatus.WITHDRAWN,
+        AuditAction.TRANSITION_WITHDRAWN,
+        actor=actor,
+        note=reason or "withdrawn",
+    )
+    return request
+
+
+@transaction.atomic
+def reevaluate(request: TransitionRequest, *, actor) -> TransitionRequest:
+    """Re-run the gates after new evidence arrived; applies the transition if all pass."""
+    request = _lock_open(request.pk)
+    if not has_project_right(actor, request.project, ProjectRight.CONTRIBUTE) and not (
+        has_project_right(actor, request.project, ProjectRight.REVIEW)
+    ):
+        raise NotAllowed("you may not re-evaluate this request")
+    _apply_if_ready(request, actor=actor)
+    return request
+
+
+def _apply_if_ready(request: TransitionRequest, *, actor) -> None:
+    version = ModelVersion.objects.select_for_update().get(pk=request.model_version_id)
+    if version.stage != request.from_stage:
+        _close(
+            request,
+            RequestStatus.SUPERSEDED,
+            AuditAction.TRANSITION_SUPERSEDED,
+            actor=actor,
+            note=f"the version moved to {version.stage} meanwhile",
+        )
+        return
+    expiry = _settings(request).get("request_expiry_days")
+    if expiry and request.created_at < timezone.now() - timedelta(days=expiry):
+        _close(
+            request,
+            RequestStatus.EXPIRED,
+            AuditAction.TRANSITION_EXPIRED,
+            actor=actor,
+            note=f"not decided within {expiry} days",
+        )
+        return
+    request.model_version = version
+    results = _evaluate(request)
+    request._change_reason, request._history_user = "gates evaluated", actor
+    request.save()
+    if not all(g.passed for g in results):
+        return
+    _apply(request, version, actor=actor)
+
+
+def _move(version: ModelVersion, to_stage: str, *, actor, request, reason: str) -> None:
+    before = version.stage
+    version.stage = to_stage
+    version._stage_transition = True
+    version._change_reason, version._history_user = reason, actor
+    version.save(update_fields=["stage", "updated_at"])
+    audit_chain.record(
+        AuditAction.STAGE_CHANGED,
+        target=version,
+        actor=actor,
+        reason=reason,
+        before={"stage": before},
+        after={"stage": to_stage, "transition_request": request.pk},
+    )
+
+
+def _apply(request: TransitionRequest, version: ModelVersion, *, actor) -> None:
+    if request.rule.get("demote_previous_production") and request.to_stage == Stage.PRODUCTION:
+        previous = (
+            ModelVersion.objects.select_for_update()
+            .filter(registered_model_id=version.registered_model_id, stage=Stage.PRODUCTION)
+            .exclude(pk=version.pk)
+        )
+        for old in previous:
+            _move(
+                old,
+                Stage.DEPRECATED,
+                actor=actor,
+                request=request,
+                reason=f"replaced in production by version {version.version}",
+            )
+    _move(
+        version,
+        request.to_stage,
+        actor=actor,
+        request=request,
+        reason=f"transition request {request.pk} approved",
+    )
+    _close(
+        request,
+        RequestStatus.APPLIED,
+        AuditAction.TRANSITION_APPLIED,
+        actor=actor,
+        note=f"{request.from_stage} → {request.to_stage} applied",
+    )
+    # Other open requests for this version were made from the old stage.
+    for stale in (
+        TransitionRequest.objects.select_for_update()
+        .filter(model_version=version, status=RequestStatus.PENDING)
+        .exclude(pk=request.pk)
+    ):
+        _close(
+            stale,
+            RequestStatus.SUPERSEDED,
+            AuditAction.TRANSITION_SUPERSEDED,
+            actor=actor,
+            note=f"the version moved to {request.to_stage}",
+        )

@@ -1,0 +1,225 @@
+"""The audit trail: append-only, hash-chained, verifiable, anchored by checkpoints."""
+
+import json
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+
+from governance import audit_chain, audit_triggers
+from governance.choices import AuditAction
+from governance.models import AuditChainHead, AuditEvent
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+TABLE = AuditEvent._meta.db_table
+
+
+def _append(n):
+    for i in range(n):
+        audit_chain.record(
+            AuditAction.CHECKPOINT, object_type="test", object_id=str(i), after={"i": i}
+        )
+
+
+@pytest.fixture
+def chain(db):
+    """The whole chain: events from set-up (e.g. default policies), then ten of ours."""
+    _append(10)
+    assert audit_chain.verify().valid
+    return list(AuditEvent.objects.order_by("sequence"))
+
+
+@pytest.fixture
+def triggers_lifted():
+    """Tamper as a table owner would: drop the triggers for the test, then restore them."""
+    audit_triggers.remove(connection)
+    yield
+    audit_triggers.install(connection)
+
+
+def test_registry_actions_leave_a_valid_chain_with_who_and_what(owner):
+    project = factories.project(owner, key="audited")
+    events = list(
+        AuditEvent.objects.filter(object_type="registry.project", object_id=str(project.pk))
+    )
+    assert [e.action for e in events] == [AuditAction.RECORD_CREATED]
+    assert events[0].actor_id == owner.pk and events[0].actor_name == "Olive Tester"
+    payload = json.loads(events[0].payload)
+    assert payload["after"]["key"] == "audited" and payload["reason"] == "project created"
+    result = audit_chain.verify()
+    assert result.valid and result.checked == AuditChainHead.objects.get().sequence
+
+
+def test_an_update_records_only_the_changed_fields_before_and_after(owner):
+    from registry import services
+
+    project = factories.project(owner, key="changing", name="Old name")
+    services.update_project(project, actor=owner, name="New name", reason="renamed")
+    event = AuditEvent.objects.filter(
+        action=AuditAction.RECORD_UPDATED, object_type="registry.project"
+    ).get()
+    payload = json.loads(event.payload)
+    assert payload["before"] == {"name": "Old name"}
+    assert payload["after"] == {"name": "New name"}
+    assert payload["reason"] == "renamed"
+
+
+def test_each_event_hash_is_sha256_of_previous_hash_plus_payload(chain):
+    previous = audit_chain.GENESIS_HASH
+    for event in chain:
+        assert event.prev_hash == previous
+        assert event.hash == audit_chain.sha256_hex(previous + event.payload)
+        previous = event.hash
+
+
+@pytest.mark.parametrize(
+    "statement", [f"UPDATE {TABLE} SET actor_name = 'x'", f"DELETE FROM {TABLE}"]
+)
+def test_database_refuses_update_and_delete(chain, statement):
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        connection.cursor().execute(statement)
+    assert AuditEvent.objects.count() == len(chain)
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_truncate(chain):
+    if connection.vendor != "postgresql":
+        pytest.skip("TRUNCATE exists only on PostgreSQL; SQLite has no TRUNCATE statement")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        connection.cursor().execute(f"TRUNCATE {TABLE}")
+
+
+def test_verifier_finds_an_altered_payload(chain, triggers_lifted):
+    target = chain[-6]
+    AuditEvent.objects.filter(pk=target.pk).update(
+        payload=target.payload.replace('"i":4', '"i":40')
+    )
+    result = audit_chain.verify()
+    assert (result.valid, result.first_broken_sequence) == (False, target.sequence)
+    assert "altered" in result.problem
+
+
+def test_verifier_finds_an_altered_column(chain, triggers_lifted):
+    AuditEvent.objects.filter(pk=chain[2].pk).update(actor_name="Somebody Else")
+    result = audit_chain.verify()
+    assert (result.valid, result.first_broken_sequence) == (False, chain[2].sequence)
+
+
+def test_verifier_finds_a_deleted_event(chain, triggers_lifted):
+    AuditEvent.objects.filter(pk=chain[6].pk).delete()
+    result = audit_chain.verify()
+    assert (result.valid, result.first_broken_sequence) == (False, chain[6].sequence)
+    assert "deleted" in result.problem
+
+
+def test_verifier_finds_a_deleted_last_event_against_the_head(chain, triggers_lifted):
+    AuditEvent.objects.filter(pk=chain[-1].pk).delete()
+    result = audit_chain.verify()
+    assert (result.valid, result.first_broken_sequence) == (False, chain[-1].sequence)
+
+
+def test_verifier_finds_an_inserted_event(chain, triggers_lifted):
+    # Make room at #4 by shifting later events up, then forge an event there.
+    for event in reversed(chain[3:]):
+        AuditEvent.objects.filter(pk=event.pk).update(sequence=event.sequence + 1)
+    forged = chain[3]
+    AuditEvent.objects.create(
+        sequence=forged.sequence,
+        occurred_at=forged.occurred_at,
+        actor_name="intruder",
+        action="x",
+        object_type="t",
+        object_id="1",
+        payload="{}",
+        prev_hash=chain[2].hash,
+        hash=audit_chain.sha256_hex(chain[2].hash + "{}"),
+    )
+    result = audit_chain.verify()
+    assert (result.valid, result.first_broken_sequence) == (False, forged.sequence)
+
+
+def test_verifier_finds_reordered_events(chain, triggers_lifted):
+    a, b = chain[7], chain[8]
+    AuditEvent.objects.filter(pk=a.pk).update(sequence=-1)
+    AuditEvent.objects.filter(pk=b.pk).update(sequence=a.sequence)
+    AuditEvent.objects.filter(pk=a.pk).update(sequence=b.sequence)
+    result = audit_chain.verify()
+    assert (result.valid, result.first_broken_sequence) == (False, a.sequence)
+
+
+def test_checkpoint_detects_a_rewrite_of_the_whole_table(chain, triggers_lifted, tmp_path):
+    path = tmp_path / "checkpoint.json"
+    call_command("audit_checkpoint", str(path))
+    checkpoint = json.loads(path.read_text())
+    assert audit_chain.check_checkpoint(checkpoint)[0]
+    # Rewrite history consistently (re-hash everything): the chain alone looks valid...
+    AuditEvent.objects.all().delete()
+    AuditChainHead.objects.filter(pk=1).update(sequence=0, hash=audit_chain.GENESIS_HASH)
+    _append(len(chain) + 5)
+    assert audit_chain.verify().valid
+    # ...but not against the checkpoint taken before.
+    ok, message = audit_chain.check_checkpoint(checkpoint)
+    assert not ok and "no longer has the checkpointed hash" in message
+
+
+def test_a_forged_checkpoint_is_refused(chain):
+    checkpoint = audit_chain.make_checkpoint()
+    checkpoint["hash"] = "f" * 64
+    ok, message = audit_chain.check_checkpoint(checkpoint)
+    assert not ok and "signature" in message
+
+
+def test_verify_audit_command_exits_nonzero_when_broken(chain, triggers_lifted, capsys):
+    call_command("verify_audit")
+    assert f"valid: {len(chain)} events" in capsys.readouterr().out
+    AuditEvent.objects.filter(pk=chain[1].pk).update(payload="{}")
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_audit")
+    assert exit_info.value.code == 1
+    assert f"BROKEN at event #{chain[1].sequence}" in capsys.readouterr().out
+
+
+def test_verify_endpoint_for_auditor_and_refused_for_data_scientist(api, chain, auditor, member):
+    response = api.as_user(auditor).get("/api/v1/audit-events/verify/")
+    assert response.status_code == 200
+    assert response.json()["valid"] is True and response.json()["checked"] == len(chain)
+    assert api.as_user(member).get("/api/v1/audit-events/verify/").status_code == 403
+
+
+def test_audit_list_is_scoped_to_projects_with_export_right(api, project, other_project, auditor):
+    response = api.as_user(auditor).get("/api/v1/audit-events/?object_type=registry.project")
+    keys = {e["after"].get("key") for e in response.json()["results"]}
+    assert keys == {"credit"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_appends_leave_no_fork_and_no_gap():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serializes every writer by design")
+    from django.db import connections
+
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def writer():
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                _append(25)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    sequences = list(AuditEvent.objects.order_by("sequence").values_list("sequence", flat=True))
+    assert sequences == list(range(1, len(sequences) + 1))
+    assert audit_chain.verify().valid
