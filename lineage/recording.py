@@ -51,7 +51,7 @@ def reaches(src: Node, dst: Node) -> bool:
     """Whether a path src → … → dst already exists (one recursive query)."""
     sql = f"""
         WITH RECURSIVE reach(id) AS (
-            SELECT %s
+            SELECT CAST(%s AS BIGINT)
             UNION
             SELECT e.dst_id FROM {Edge._meta.db_table} e JOIN reach r ON e.src_id = r.id
         )
