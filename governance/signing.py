@@ -15,8 +15,16 @@ from registry.models import ModelVersion
 # The version's stage is left out: applying the transition changes it, and the request
 # already names the stages the signature is about.
 VERSION_FIELDS = (
-    "id", "registered_model_id", "version", "artifact_uri", "artifact_sha256", "framework",
-    "description", *ModelVersion.MODEL_CARD_FIELDS, "run_id", "derived_from_id",
+    "id",
+    "registered_model_id",
+    "version",
+    "artifact_uri",
+    "artifact_sha256",
+    "framework",
+    "description",
+    *ModelVersion.MODEL_CARD_FIELDS,
+    "run_id",
+    "derived_from_id",
 )
 
 
