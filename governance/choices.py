@@ -25,6 +25,7 @@ class AuditAction(models.TextChoices):
     ACCESS_CHANGED = "access.changed", "Access changed"
     LOGIN_LOCKED_OUT = "login.locked_out", "Account locked out"
     EXPORT_CREATED = "export.created", "Document exported"
+    FAIRNESS_AUDIT_REQUESTED = "fairness.requested", "Fairness audit requested"
     FAIRNESS_AUDIT_COMPLETED = "fairness.completed", "Fairness audit completed"
     FAIRNESS_AUDIT_USED = "fairness.used_in_gate", "Fairness audit used in a gate"
     MONITORING_BREACH = "monitoring.breach", "Monitoring breach"

@@ -1,12 +1,14 @@
-"""The fairness gate: a passed audit of the same version on the same dataset version.
-
-Until fairness audits are recorded for a version, the gate fails with "no fairness audit".
-"""
+"""The fairness gate: a passed audit of the same version, on the exact dataset version the
+acceptance evaluation used, made under the project's current policy configuration."""
 
 from governance.gates import GateResult, latest_evaluation
 
 
 def check_fairness(version, settings: dict) -> GateResult:
+    from governance.fairness.audits import policy_config_sha256
+    from governance.models import AuditStatus, FairnessAudit
+    from governance.policies import policy_for
+
     name = "fairness_audit_passed"
     split = settings.get("fairness", {}).get("required_split", "test")
     evaluation = latest_evaluation(version, split)
@@ -16,9 +18,43 @@ def check_fairness(version, settings: dict) -> GateResult:
             False,
             f"no fairness audit: no evaluation on a {split}-split dataset version to audit against",
         )
+    dataset_version = evaluation.dataset_version
+    current = policy_config_sha256(policy_for(version.project))
+    audits = FairnessAudit.objects.filter(
+        model_version=version, dataset_version=dataset_version, status=AuditStatus.DONE
+    )
+    audit = audits.filter(policy_config_sha256=current).order_by("-completed_at", "-id").first()
+    evidence = {"dataset_version": dataset_version.pk}
+    if audit is None:
+        other = (
+            audits.exists()
+            or FairnessAudit.objects.filter(model_version=version, status=AuditStatus.DONE).exists()
+        )
+        reason = (
+            f"no fairness audit of this version on {dataset_version}"
+            if not other
+            else f"no fairness audit on {dataset_version} under the current policy "
+            "configuration (audits on other dataset versions or configurations do not "
+            "count)"
+        )
+        return GateResult(name, False, reason, evidence=evidence)
+    evidence["fairness_audit"] = audit.pk
+    if audit.passed:
+        return GateResult(
+            name,
+            True,
+            f"fairness audit {audit.pk} on {dataset_version} passed every rule",
+            evidence=evidence,
+        )
+    failing = [
+        v["sentence"]
+        for fs in audit.result.get("feature_sets", [])
+        for v in fs.get("verdicts", [])
+        if v.get("verdict") != "pass"
+    ]
     return GateResult(
         name,
         False,
-        f"no fairness audit of this version on {evaluation.dataset_version}",
-        evidence={"dataset_version": evaluation.dataset_version_id},
+        f"fairness audit {audit.pk} did not pass: " + " ".join(failing[:3]),
+        evidence=evidence,
     )

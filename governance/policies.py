@@ -54,6 +54,7 @@ def _bind(project, policy, *, actor, reason):
 @transaction.atomic
 def bind_policy(project, policy: LifecyclePolicy, *, actor, reason: str = "") -> ProjectPolicy:
     """Move a project to another policy version; only approved versions can govern."""
+    policy = LifecyclePolicy.objects.select_for_update().get(pk=policy.pk)
     if policy.status != PolicyStatus.APPROVED:
         raise Conflict(f"{policy} is not approved by a compliance officer yet")
     if policy.risk_tier != project.risk_tier:

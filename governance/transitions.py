@@ -338,6 +338,17 @@ def _apply(request: TransitionRequest, version: ModelVersion, *, actor) -> None:
         request=request,
         reason=f"transition request {request.pk} approved",
     )
+    for result in request.gate_results:
+        audit_id = result.get("evidence", {}).get("fairness_audit")
+        if result["name"] == "fairness_audit_passed" and audit_id:
+            audit_chain.record(
+                AuditAction.FAIRNESS_AUDIT_USED,
+                object_type="governance.fairnessaudit",
+                object_id=audit_id,
+                project_id=version.registered_model.project_id,
+                actor=actor,
+                after={"transition_request": request.pk, "passed": True},
+            )
     _close(
         request,
         RequestStatus.APPLIED,

@@ -13,6 +13,12 @@ from tests import factories
 from tests.factories import Role
 
 
+@pytest.fixture(autouse=True)
+def _media_per_test(settings, tmp_path):
+    """Each test stores uploads and exports in its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
 @pytest.fixture
 def owner(db):
     return factories.user("olive", role=Role.DATA_SCIENTIST)

@@ -1,12 +1,13 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from governance.api import views
+from governance.api import fairness, views
 
 router = SimpleRouter(trailing_slash="/?")
 router.register("transition-requests", views.TransitionRequestViewSet, basename="transitionrequest")
 router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
 router.register("policies", views.PolicyViewSet, basename="policy")
+router.register("fairness-audits", fairness.FairnessAuditViewSet, basename="fairnessaudit")
 
 urlpatterns = [
     path(

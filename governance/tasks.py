@@ -1,0 +1,17 @@
+"""Celery tasks of the governance app. Each receives the actor and request id and acts as them."""
+
+from celery import shared_task
+from django.contrib.auth import get_user_model
+
+from config.request_context import acting_as
+
+
+@shared_task(acks_late=True)
+def run_fairness_audit_task(audit_id: int, actor_id: int | None = None, request_id: str = ""):
+    """Compute a fairness audit (idempotent: re-running a finished audit changes nothing)."""
+    from governance.fairness import audits
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    with acting_as(actor, request_id=request_id, reason="fairness audit"):
+        audit = audits.run(audit_id)
+    return {"id": audit.pk, "status": audit.status, "passed": audit.passed}
