@@ -176,6 +176,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name per shared choice set (stage, risk level), used by several fields.
+    "ENUM_NAME_OVERRIDES": {
+        "StageEnum": "registry.choices.Stage",
+        "LevelEnum": "registry.choices.Level",
+    },
 }
 
 # Celery: with no broker configured, tasks run eagerly in the web process (embedded default).
