@@ -43,7 +43,10 @@ def test_application_role_cannot_change_or_unprotect_the_audit_table(app_role, s
     from django.db import DatabaseError, transaction
 
     audit_chain.record(AuditAction.CHECKPOINT, object_type="test", object_id="1")
-    with pytest.raises(DatabaseError, match="permission denied|must be owner"):
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL ROLE {ROLE}")
-            cursor.execute(statement.format(t=app_role))
+    with (
+        pytest.raises(DatabaseError, match="permission denied|must be owner"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"SET LOCAL ROLE {ROLE}")
+        cursor.execute(statement.format(t=app_role))
