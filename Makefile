@@ -29,6 +29,7 @@ migrate: install
 
 demo: migrate
 	DEBUG=1 $(BIN)/python manage.py load_demo
+	DEBUG=1 $(BIN)/python manage.py load_demo_governance
 
 run: demo
 	@echo ""
