@@ -17,8 +17,8 @@ from config.request_context import acting_as
 from governance import transitions
 from governance.fairness import audits
 from governance.models import TransitionRequest
-from registry.models import ModelVersion
 from registry.management.commands.load_demo import DEMO_PASSWORD
+from registry.models import ModelVersion
 
 
 def _fairness_predictions(rows: int, seed: int) -> bytes:
