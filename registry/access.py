@@ -8,6 +8,8 @@ query starts from `visible_to`; superusers are the only exception.
 """
 
 from django.db import models
+from django_filters.filters import QuerySetRequestMixin
+from django_filters.rest_framework import DjangoFilterBackend
 from django.db.models import Q
 
 from registry.choices import ProjectRight
@@ -68,3 +70,43 @@ def has_project_right(user, project, action: str) -> bool:
     from registry.models import Project
 
     return Project.objects.visible_to(user, action).filter(pk=project.pk).exists()
+
+
+def may_manage_access(user, project) -> bool:
+    """Whether `user` may grant and revoke rights on `project`: the administrator role's
+    permission on the grant tables (what) and the project's `manage` right (where)."""
+    if not _can_act(user):
+        return False
+    if user.is_superuser:
+        return True
+    return user.has_perms(
+        [
+            "registry.add_projectuserobjectpermission",
+            "registry.delete_projectuserobjectpermission",
+            "registry.add_projectgroupobjectpermission",
+            "registry.delete_projectgroupobjectpermission",
+        ]
+    ) and has_project_right(user, project, ProjectRight.MANAGE)
+
+
+class VisibleChoicesFilterBackend(DjangoFilterBackend):
+    """django-filter's backend, with every filter by a related record (`?dataset=12`)
+    accepting only records the user may see.
+
+    Left alone, such a filter validates the id against every row: an invisible record's id
+    answers 200 with no results where an unknown id answers 400, which confirms it exists.
+    Here both answer 400 with the same message.
+    """
+
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is None:
+            return None
+        for name, filter_ in filterset.filters.items():
+            model = getattr(getattr(filter_, "queryset", None), "model", None)
+            if isinstance(filter_, QuerySetRequestMixin) and model is not None:
+                if hasattr(model.objects.none(), "visible_to"):
+                    filterset.filters[name].queryset = model.objects.visible_to(
+                        request.user, ProjectRight.VIEW
+                    )
+        return filterset
