@@ -8,9 +8,9 @@ query starts from `visible_to`; superusers are the only exception.
 """
 
 from django.db import models
+from django.db.models import Q
 from django_filters.filters import QuerySetRequestMixin
 from django_filters.rest_framework import DjangoFilterBackend
-from django.db.models import Q
 
 from registry.choices import ProjectRight
 
@@ -102,11 +102,13 @@ class VisibleChoicesFilterBackend(DjangoFilterBackend):
         filterset = super().get_filterset(request, queryset, view)
         if filterset is None:
             return None
-        for name, filter_ in filterset.filters.items():
+        for filter_ in filterset.filters.values():
             model = getattr(getattr(filter_, "queryset", None), "model", None)
-            if isinstance(filter_, QuerySetRequestMixin) and model is not None:
-                if hasattr(model.objects.none(), "visible_to"):
-                    filterset.filters[name].queryset = model.objects.visible_to(
-                        request.user, ProjectRight.VIEW
-                    )
+            if isinstance(filter_, QuerySetRequestMixin) and _is_scoped(model):
+                filter_.queryset = model.objects.visible_to(request.user, ProjectRight.VIEW)
         return filterset
+
+
+def _is_scoped(model) -> bool:
+    """Whether a model's records are filtered by project rights (it has `visible_to`)."""
+    return model is not None and hasattr(model.objects.none(), "visible_to")

@@ -202,9 +202,7 @@ def _remember_flags(sender, instance, raw=False, update_fields=None, **kwargs):
     # A login saves only last_login: no need to read the flags back for it.
     if update_fields is not None and not set(update_fields) & set(_FLAGS):
         return
-    instance._access_flags_before = (
-        User.objects.filter(pk=instance.pk).values(*_FLAGS).first()
-    )
+    instance._access_flags_before = User.objects.filter(pk=instance.pk).values(*_FLAGS).first()
 
 
 @receiver(post_save, sender=User, dispatch_uid="access_log_user_flags")

@@ -253,5 +253,6 @@ class EvaluationAdmin(ImmutableAdmin):
     list_filter = [("model_version__registered_model__project", VisibleRelatedFilter)]
     list_select_related = ["model_version__registered_model__project", "dataset_version__dataset"]
 
+
 # Access-control pages (users, roles, grants, access log) register themselves on import.
 from registry import admin_access  # noqa: E402, F401
