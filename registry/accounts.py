@@ -90,9 +90,9 @@ def lockout_response(request, original_response=None, credentials=None):
 
 @receiver(user_locked_out, dispatch_uid="accounts_locked_out")
 def _locked_out(sender, request, username, **kwargs):
-    # axes repeats this signal for each attempt made during a lockout; only the attempt
-    # that reached the limit has counted the failures on the request.
-    if getattr(request, "axes_failures_since_start", None) is None:
+    # axes repeats this signal for every attempt made during a lockout (each one extends
+    # it); the lockout began with the attempt whose failure reached the limit.
+    if getattr(request, "axes_failures_since_start", None) != settings.AXES_FAILURE_LIMIT:
         return
     user = get_user_model().objects.filter(username=username).first()
     with changes_made_by(None):
