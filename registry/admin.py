@@ -43,8 +43,12 @@ class VisibleRelatedFilter(admin.RelatedFieldListFilter):
 
 
 def project_of(record):
-    """The project a record belongs to (a project is its own)."""
-    return record if isinstance(record, Project) else record.project
+    """The project a record belongs to, along its `PROJECT_PATH` (a project is its own)."""
+    if isinstance(record, Project):
+        return record
+    for step in record.PROJECT_PATH.split("__"):
+        record = getattr(record, step)
+    return record
 
 
 class ScopedAdmin(SimpleHistoryAdmin):
