@@ -206,6 +206,16 @@ class RiskItemAdmin(ScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in form.changed_data}
+        if change:
+            services.update_risk(obj, actor=request.user, reason="edited in admin", **fields)
+        else:
+            project = fields.pop("project")
+            obj.pk = services.add_risk(
+                project, actor=request.user, reason="registered in admin", **fields
+            ).pk
+
 
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(ScopedAdmin):
@@ -216,6 +226,16 @@ class RegisteredModelAdmin(ScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in form.changed_data}
+        if change:
+            services.update_model(obj, actor=request.user, reason="edited in admin", **fields)
+        else:
+            project = fields.pop("project")
+            obj.pk = services.register_model(
+                project, actor=request.user, reason="registered in admin", **fields
+            ).pk
 
     def get_readonly_fields(self, request, obj=None):
         return ["project", "name", "task_type", "last_version"] if obj else ["last_version"]
@@ -238,6 +258,16 @@ class DatasetAdmin(ScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in form.changed_data}
+        if change:
+            services.update_dataset(obj, actor=request.user, reason="edited in admin", **fields)
+        else:
+            project = fields.pop("project")
+            obj.pk = services.register_dataset(
+                project, actor=request.user, reason="registered in admin", **fields
+            ).pk
 
     def get_readonly_fields(self, request, obj=None):
         return ["project", "name", "last_version"] if obj else ["last_version"]

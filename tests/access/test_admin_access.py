@@ -14,7 +14,7 @@ from registry import services
 from registry.access_log import access_changed
 from registry.admin import project_of
 from registry.choices import AccessAction, ProjectRight
-from registry.models import AccessChange
+from registry.models import AccessChange, Project, RiskItem
 from registry.roles import Role
 from tests import factories
 
@@ -407,3 +407,58 @@ def test_access_log_shows_changes_of_visible_projects_only(admin_user, two_proje
     shown = {c.project.key for c in response.context["cl"].result_list if c.project_id}
     assert shown == {"alpha"}
     assert "bravo" not in response.content.decode()
+
+
+# --- records written in the admin go through the actions, where the user may contribute ---
+
+
+@pytest.fixture
+def staff_scientist(two_projects):
+    person = factories.user("sam", role=Role.DATA_SCIENTIST, is_staff=True)
+    alpha = two_projects["alpha"]["project"]
+    factories.grant(alpha, person, ProjectRight.VIEW, ProjectRight.CONTRIBUTE)
+    return person
+
+
+def test_admin_offers_only_projects_the_user_contributes_to(staff_scientist, two_projects, owner):
+    factories.project(owner, key="charlie")
+    factories.grant(Project.objects.get(key="charlie"), staff_scientist, ProjectRight.VIEW)
+    browser = logged_in(staff_scientist)
+    form = browser.get(reverse("admin:registry_riskitem_add")).context["adminform"].form
+    assert [p.key for p in form.fields["project"].queryset] == ["alpha"]
+
+
+def test_risk_added_in_the_admin_goes_through_the_action(staff_scientist, two_projects):
+    browser = logged_in(staff_scientist)
+    alpha = two_projects["alpha"]["project"]
+    response = submit(
+        browser,
+        reverse("admin:registry_riskitem_add"),
+        {
+            "project": alpha.pk,
+            "description": "data drift",
+            "likelihood": "medium",
+            "impact": "high",
+            "status": "open",
+        },
+    )
+    assert response.status_code == 302
+    risk = RiskItem.objects.get(description="data drift")
+    assert risk.history.get().history_change_reason == "registered in admin"
+    assert risk.history.get().history_user == staff_scientist
+
+
+def test_record_of_a_project_viewed_but_not_contributed_to_is_read_only(
+    staff_scientist, two_projects, owner
+):
+    alpha = two_projects["alpha"]["project"]
+    reader = factories.user("reed", role=Role.DATA_SCIENTIST, is_staff=True)
+    factories.grant(alpha, reader, ProjectRight.VIEW)
+    risk = two_projects["alpha"]["risk"]
+    url = reverse("admin:registry_riskitem_change", args=[risk.pk])
+    browser = logged_in(reader)
+    assert browser.get(url).context["has_change_permission"] is False
+    response = submit(browser, url, {"project": alpha.pk, "description": "rewritten"})
+    assert response.status_code == 403
+    risk.refresh_from_db()
+    assert risk.description == "alpha risk"
