@@ -129,6 +129,8 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
+# Attempts made while locked out count too, and extend the lockout (django-axes' default).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
 # 403 with a clear message: JSON on the API, the login form on the web and admin pages.
 AXES_HTTP_RESPONSE_CODE = 403
 AXES_LOCKOUT_CALLABLE = "registry.accounts.lockout_response"
