@@ -4,7 +4,10 @@ Rights are django-guardian object permissions on Project (direct foreign-key tab
 check is one indexed subquery). Everything under a project inherits the project's rights:
 each scoped model names the path to its project in `PROJECT_PATH`, and its queryset's
 `visible_to(user, action)` filters through it. Every API view, page, export and lineage
-query starts from `visible_to`; superusers are the only exception.
+query starts from `visible_to`; superusers are the only exception. The API's query-string
+filters by related records (`VisibleChoicesFilterBackend`) and the admin site
+(`registry.admin.ScopedAdmin`) go through it too, and `may_manage_access` decides who may
+grant and revoke rights on a project.
 """
 
 from django.db import models
