@@ -129,6 +129,13 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
+# Attempts made while locked out count too, and extend the lockout (django-axes' default).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+# 403 with a clear message: JSON on the API, the login form on the web and admin pages.
+AXES_HTTP_RESPONSE_CODE = 403
+AXES_LOCKOUT_CALLABLE = "registry.accounts.lockout_response"
+# Every failed attempt is kept (who, when, from where, locked or not) beside the counters.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_VERBOSE = False
 
 # Sessions end after a period of inactivity (Part 11 session controls).
@@ -162,7 +169,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "config.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        # django-filter's backend, with filters by related records limited to visible ones.
+        "registry.access.VisibleChoicesFilterBackend",
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],

@@ -4,11 +4,16 @@ Rights are django-guardian object permissions on Project (direct foreign-key tab
 check is one indexed subquery). Everything under a project inherits the project's rights:
 each scoped model names the path to its project in `PROJECT_PATH`, and its queryset's
 `visible_to(user, action)` filters through it. Every API view, page, export and lineage
-query starts from `visible_to`; superusers are the only exception.
+query starts from `visible_to`; superusers are the only exception. The API's query-string
+filters by related records (`VisibleChoicesFilterBackend`) and the admin site
+(`registry.admin.ScopedAdmin`) go through it too, and `may_manage_access` decides who may
+grant and revoke rights on a project.
 """
 
 from django.db import models
 from django.db.models import Q
+from django_filters.filters import QuerySetRequestMixin
+from django_filters.rest_framework import DjangoFilterBackend
 
 from registry.choices import ProjectRight
 
@@ -68,3 +73,45 @@ def has_project_right(user, project, action: str) -> bool:
     from registry.models import Project
 
     return Project.objects.visible_to(user, action).filter(pk=project.pk).exists()
+
+
+def may_manage_access(user, project) -> bool:
+    """Whether `user` may grant and revoke rights on `project`: the administrator role's
+    permission on the grant tables (what) and the project's `manage` right (where)."""
+    if not _can_act(user):
+        return False
+    if user.is_superuser:
+        return True
+    return user.has_perms(
+        [
+            "registry.add_projectuserobjectpermission",
+            "registry.delete_projectuserobjectpermission",
+            "registry.add_projectgroupobjectpermission",
+            "registry.delete_projectgroupobjectpermission",
+        ]
+    ) and has_project_right(user, project, ProjectRight.MANAGE)
+
+
+class VisibleChoicesFilterBackend(DjangoFilterBackend):
+    """django-filter's backend, with every filter by a related record (`?dataset=12`)
+    accepting only records the user may see.
+
+    Left alone, such a filter validates the id against every row: an invisible record's id
+    answers 200 with no results where an unknown id answers 400, which confirms it exists.
+    Here both answer 400 with the same message.
+    """
+
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is None:
+            return None
+        for filter_ in filterset.filters.values():
+            model = getattr(getattr(filter_, "queryset", None), "model", None)
+            if isinstance(filter_, QuerySetRequestMixin) and _is_scoped(model):
+                filter_.queryset = model.objects.visible_to(request.user, ProjectRight.VIEW)
+        return filterset
+
+
+def _is_scoped(model) -> bool:
+    """Whether a model's records are filtered by project rights (it has `visible_to`)."""
+    return model is not None and hasattr(model.objects.none(), "visible_to")

@@ -15,7 +15,9 @@ class RegistryConfig(AppConfig):
     verbose_name = "Registry"
 
     def ready(self):
-        from registry import history  # noqa: F401 - connects the history stamping signal
+        # Importing these connects their signal receivers: history stamping, the access log
+        # (grants, revokes, roles, deactivations) and lockout recording.
+        from registry import access_log, accounts, history  # noqa: F401
 
         # Permissions are created after migrations run, so the roles receive theirs then.
         post_migrate.connect(_sync_roles, dispatch_uid="stagegate_sync_roles")

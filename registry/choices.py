@@ -68,3 +68,23 @@ class ProjectRight(models.TextChoices):
 CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSION_METRICS = ("mae", "rmse", "r2")
 ALL_METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
+
+
+class AccessAction(models.TextChoices):
+    """Kinds of change to who may do what, as recorded in the access log."""
+
+    RIGHT_GRANTED = "right_granted", "Project right granted"
+    RIGHT_REVOKED = "right_revoked", "Project right revoked"
+    ROLE_ADDED = "role_added", "Added to a role (group)"
+    ROLE_REMOVED = "role_removed", "Removed from a role (group)"
+    PERMISSION_ADDED = "permission_added", "Model permission added"
+    PERMISSION_REMOVED = "permission_removed", "Model permission removed"
+    USER_CREATED = "user_created", "User created"
+    DEACTIVATED = "deactivated", "User deactivated"
+    REACTIVATED = "reactivated", "User reactivated"
+    STAFF_GRANTED = "staff_granted", "Admin site access granted"
+    STAFF_REVOKED = "staff_revoked", "Admin site access revoked"
+    SUPERUSER_GRANTED = "superuser_granted", "Superuser status granted"
+    SUPERUSER_REVOKED = "superuser_revoked", "Superuser status revoked"
+    LOCKED_OUT = "locked_out", "Locked out after failed logins"
+    UNLOCKED = "unlocked", "Lockout cleared"

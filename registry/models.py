@@ -9,11 +9,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
 from registry.access import ProjectQuerySet, ProjectScopedQuerySet
-from registry.choices import Level, RiskStatus, RiskTier, Split, Stage, TaskType
+from registry.choices import AccessAction, Level, RiskStatus, RiskTier, Split, Stage, TaskType
 from registry.history import TracedHistory
 from registry.validators import (
     validate_acceptance_criteria,
@@ -359,3 +360,53 @@ class Evaluation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version} on {self.dataset_version}"
+
+
+class AccessChange(models.Model):
+    """One change to who may do what: a grant or revoke of a project right, a role (group)
+    membership change, a deactivation, a lockout. Append-only; written by
+    `registry.access_log`, which also sends the `access_changed` signal for the audit trail."""
+
+    action = models.CharField(max_length=32, choices=AccessAction.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who made the change (empty: the system, e.g. a migration or a lockout).",
+    )
+    # Printed names are copied so the record reads the same whatever happens to the accounts.
+    actor_name = models.CharField(max_length=300)
+    target_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="access_changes",
+    )
+    target_group = models.ForeignKey(
+        "auth.Group", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    target_name = models.CharField(max_length=300, help_text="The user's or group's name.")
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="access_changes",
+    )
+    right = models.CharField(
+        max_length=255, blank=True, help_text="The project right or the permission concerned."
+    )
+    detail = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        where = f" on {self.project.key}" if self.project_id else ""
+        what = f" {self.right}" if self.right else ""
+        return f"{self.get_action_display()}{what}: {self.target_name}{where} by {self.actor_name}"

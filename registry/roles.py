@@ -72,6 +72,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.view_documentexport",
         "governance.view_fairnessaudit",
         "governance.view_lifecyclepolicy",
+        "registry.view_accesschange",
     ],
     Role.ADMIN: [
         "auth.view_user",
@@ -90,6 +91,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.change_projectgroupobjectpermission",
         "registry.delete_projectgroupobjectpermission",
         "registry.view_projectgroupobjectpermission",
+        "registry.view_accesschange",
         "axes.view_accessattempt",
         "axes.view_accessfailurelog",
         "axes.delete_accessattempt",

@@ -5,13 +5,12 @@ and adds the record's node and edges to the provenance graph beside it. Access i
 the caller (API view, admin, page) before it calls an action.
 """
 
-from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from lineage import recording
 from lineage.choices import EdgeKind
-from registry import evaluation_metrics
+from registry import accounts, evaluation_metrics
 from registry.choices import ProjectRight
 from registry.models import (
     Dataset,
@@ -19,7 +18,6 @@ from registry.models import (
     Evaluation,
     ModelVersion,
     Project,
-    ProjectUserObjectPermission,
     RegisteredModel,
     RiskItem,
 )
@@ -37,16 +35,9 @@ PROJECT_EDITABLE = (
 )
 
 
-@transaction.atomic
 def grant_project_rights(project, user, rights, *, actor) -> None:
     """Give `user` the listed rights on `project` (guardian object permissions)."""
-    for right in rights:
-        permission = Permission.objects.get(
-            content_type__app_label="registry", codename=f"{right}_project"
-        )
-        ProjectUserObjectPermission.objects.get_or_create(
-            user=user, permission=permission, content_object=project
-        )
+    accounts.grant_project_rights(project, user, rights, actor=actor)
 
 
 @transaction.atomic
