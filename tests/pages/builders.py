@@ -69,6 +69,7 @@ def high_risk_policy_without_fairness(project, *, author, approver):
         description="High-risk default without the fairness gate, until fairness audits land.",
     )
     policies.approve_policy_version(policy, signer=approver, password=PASSWORD)
+    policy.refresh_from_db()
     policies.bind_policy(project, policy, actor=author, reason="fairness audits not available")
     return policy
 
