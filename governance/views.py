@@ -16,6 +16,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import resolve, reverse
 from django.utils import timezone
+from django.utils.timesince import timesince
 from django.views.decorators.http import require_http_methods, require_POST
 
 from governance import audit_chain, review_facts, transitions
@@ -58,7 +59,25 @@ def inbox(request):
     if not user.has_perm("governance.add_signature"):
         pending = pending.none()
     page = Paginator(pending, INBOX_PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [{"request": r, "gates": review_facts.gate_rows(r.gate_results)} for r in page]
+    now = timezone.now()
+    rows = []
+    for r in page:
+        version = r.model_version
+        created_iso, created = review_facts.utc_stamp(r.created_at)
+        rows.append(
+            {
+                "request": r,
+                "version": f"{version.registered_model.project.key}/"
+                f"{version.registered_model.name} v{version.version}",
+                "transition": f"{r.get_from_stage_display()} → {r.get_to_stage_display()}",
+                "sign_url": reverse("governance:sign", args=[r.pk]),
+                "version_url": reverse("governance:version", args=[r.model_version_id]),
+                "created_iso": created_iso,
+                "created": created,
+                "age": timesince(r.created_at, now),
+                "gates": review_facts.gate_rows(r.gate_results),
+            }
+        )
     return render(request, "pages/inbox.html", {"page": page, "rows": rows})
 
 
