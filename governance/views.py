@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from governance import audit_chain, review_facts, transitions
 from governance.api.views import readable_events
 from governance.choices import RequestStatus
-from governance.errors import Conflict, GovernanceError, NotAllowed, PasswordRequired
+from governance.errors import GovernanceError, NotAllowed, PasswordRequired
 from governance.forms import AuditFilterForm, ExportForm, SignForm, TransitionRequestForm
 from governance.lineage_drawing import neighbourhood
 from governance.models import AuditChainHead, TransitionRequest
@@ -269,11 +269,10 @@ def sign_page(request, pk):
         pk=pk,
     )
     project = target.model_version.registered_model.project
+    role_names = _role_names(user)
+    can_review = has_project_right(user, project, ProjectRight.REVIEW)
     refusal = review_facts.signing_refusal(
-        user,
-        target,
-        role_names=_role_names(user),
-        can_review=has_project_right(user, project, ProjectRight.REVIEW),
+        user, target, role_names=role_names, can_review=can_review
     )
     form = SignForm(request.POST or None)
     status = 200
@@ -295,8 +294,9 @@ def sign_page(request, pk):
                 form.add_error("password", str(exc))
             except NotAllowed as exc:
                 raise PermissionDenied(str(exc)) from exc
-            except (Conflict, GovernanceError) as exc:
-                form.add_error(None, str(exc))
+            except GovernanceError as exc:
+                # e.g. decided or signed meanwhile: the form may be gone, so say it above it.
+                messages.error(request, str(exc))
                 status = exc.status_code
             else:
                 messages.success(request, "Your signature was recorded.")
@@ -309,6 +309,9 @@ def sign_page(request, pk):
             )
             .prefetch_related("signatures")
             .get(pk=target.pk)
+        )
+        refusal = review_facts.signing_refusal(
+            user, target, role_names=role_names, can_review=can_review
         )
     current_sha = digest(request_record(target))[1] if target.is_open else None
     signatures = [

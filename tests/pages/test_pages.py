@@ -460,3 +460,87 @@ def test_audit_trail_paginates(client, auditor, project, owner):
     response = page(client, auditor, reverse("governance:audit-trail"))
     assert response.context["page"].paginator.num_pages > 1
     assert "page=2" in text(response)
+
+
+def test_signing_a_request_decided_meanwhile_is_refused_with_409(
+    client, reviewer, compliance, pending
+):
+    transitions.sign(pending, signer=compliance, meaning="approved", password=PASSWORD)
+    response = login(client, reviewer).post(
+        reverse("governance:sign", args=[pending.pk]),
+        {"meaning": "approved", "password": PASSWORD},
+    )
+    assert response.status_code == 409
+    assert "it can no longer be signed" in text(response)
+    assert Signature.objects.filter(signer=reviewer).count() == 0
+
+
+# --- Exports, once the exports API exists -----------------------------------------------------
+
+
+class FakeApiResponse:
+    def __init__(self, status_code, data):
+        self.status_code, self.data = status_code, data
+
+
+@pytest.fixture
+def exports_api(monkeypatch):
+    """Stands in for the exports API (built elsewhere) with its documented answers."""
+    from governance import views
+
+    answers = {}
+    calls = []
+
+    def call(request, path):
+        calls.append((request.method, path, dict(request.POST.items())))
+        return answers[path]
+
+    monkeypatch.setattr(views, "exports_available", lambda: True)
+    monkeypatch.setattr(views, "_call_exports_api", call)
+    return answers, calls
+
+
+def test_export_request_is_passed_to_the_exports_api_and_followed(
+    client, compliance, version, exports_api
+):
+    answers, calls = exports_api
+    answers["/api/v1/exports/"] = FakeApiResponse(202, {"id": 7, "status": "queued"})
+    login(client, compliance)
+    response = client.post(
+        reverse("governance:export-create"), {"kind": "dossier", "subject": str(version.pk)}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("governance:export", args=[7])
+    assert calls[0] == ("POST", "/api/v1/exports/", {"kind": "dossier", "subject": str(version.pk)})
+
+    answers["/api/v1/exports/7/"] = FakeApiResponse(200, {"status": "running", "progress": 40})
+    body = text(client.get(reverse("governance:export", args=[7])))
+    assert 'http-equiv="refresh"' in body and "40%" in body
+    assert "Download the PDF" not in body
+
+    answers["/api/v1/exports/7/"] = FakeApiResponse(200, {"status": "done", "progress": 100})
+    body = text(client.get(reverse("governance:export", args=[7])))
+    assert 'http-equiv="refresh"' not in body
+    assert 'href="/api/v1/exports/7/download/"' in body
+
+    answers["/api/v1/exports/7/verify/"] = FakeApiResponse(200, {"valid": True, "sha256": "ab"})
+    body = text(client.get(reverse("governance:export-verify", args=[7])))
+    assert "valid" in body and "True" in body
+
+
+def test_export_refused_by_the_api_shows_its_reason(client, compliance, exports_api):
+    answers, _ = exports_api
+    answers["/api/v1/exports/"] = FakeApiResponse(400, {"subject": ["no such model version"]})
+    response = login(client, compliance).post(
+        reverse("governance:export-create"), {"kind": "dossier", "subject": "999"}
+    )
+    assert response.status_code == 400
+    assert "no such model version" in text(response)
+
+
+def test_server_error_page_renders_without_the_database(rf):
+    from config.error_pages import server_error
+
+    response = server_error(rf.get("/"))
+    assert response.status_code == 500
+    assert "Server error (500)" in response.content.decode()
