@@ -157,10 +157,21 @@ def history_rows(version) -> list[HistoryRow]:
     return rows
 
 
-def fairness_audits(version) -> list | None:
-    """The version's fairness audits once that feature exists (None until then)."""
+def fairness_audits(version) -> list[dict] | None:
+    """The version's fairness audits once that feature exists (None until then), each as
+    {label, passed, dataset_version}: the page needs no more of its shape than that."""
     try:
         model = apps.get_model("governance", "FairnessAudit")
     except LookupError:
         return None
-    return list(model.objects.filter(model_version=version).order_by("-pk")[:20])
+    if "model_version" not in {f.name for f in model._meta.get_fields()}:
+        return None
+    audits = model.objects.filter(model_version=version).order_by("-pk")[:20]
+    return [
+        {
+            "label": str(audit),
+            "passed": getattr(audit, "passed", None),
+            "dataset_version": getattr(audit, "dataset_version", None),
+        }
+        for audit in audits
+    ]
