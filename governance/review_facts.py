@@ -8,8 +8,6 @@ actions in `governance.transitions` still decide; these only explain in advance.
 from dataclasses import dataclass
 from datetime import UTC
 
-from django.apps import apps
-
 from governance.choices import RequestStatus, SignatureMeaning
 from governance.models import ProjectPolicy
 from governance.policies import default_policy
@@ -157,21 +155,52 @@ def history_rows(version) -> list[HistoryRow]:
     return rows
 
 
-def fairness_audits(version) -> list[dict] | None:
-    """The version's fairness audits once that feature exists (None until then), each as
-    {label, passed, dataset_version}: the page needs no more of its shape than that."""
-    try:
-        model = apps.get_model("governance", "FairnessAudit")
-    except LookupError:
-        return None
-    if "model_version" not in {f.name for f in model._meta.get_fields()}:
-        return None
-    audits = model.objects.filter(model_version=version).order_by("-pk")[:20]
-    return [
-        {
-            "label": str(audit),
-            "passed": getattr(audit, "passed", None),
-            "dataset_version": getattr(audit, "dataset_version", None),
-        }
-        for audit in audits
-    ]
+def fairness_audits(version) -> list[dict]:
+    """The version's finished fairness audits, newest first, each with its per-group table,
+    its rule verdicts in words, and a selection-rate chart (SVG) per feature set."""
+    from django.utils.safestring import mark_safe
+
+    from governance.fairness.charts import chart_from_report
+    from governance.models import AuditStatus, FairnessAudit
+
+    audits = (
+        FairnessAudit.objects.filter(model_version=version, status=AuditStatus.DONE)
+        .select_related("dataset_version__dataset")
+        .order_by("-completed_at", "-pk")[:5]
+    )
+    shown = []
+    for audit in audits:
+        sets = []
+        for feature_set in (audit.result or {}).get("feature_sets", []):
+            metrics = [m for m in audit.config.get("metrics", []) if m != "count"]
+            chart = ""
+            if "selection_rate" in metrics:
+                chart = mark_safe(chart_from_report(feature_set, "selection_rate"))  # noqa: S308 - our escaped SVG
+            sets.append(
+                {
+                    "key": feature_set["key"],
+                    "metrics": metrics,
+                    "groups": [
+                        {
+                            "group": g["group"],
+                            "count": g["count"],
+                            "status": g["status"],
+                            "values": [g["metrics"][m] for m in metrics],
+                        }
+                        for g in feature_set["groups"]
+                        if g["status"] != "empty"
+                    ],
+                    "verdicts": feature_set.get("verdicts", []),
+                    "chart": chart,
+                }
+            )
+        shown.append(
+            {
+                "label": str(audit),
+                "passed": audit.passed,
+                "dataset_version": audit.dataset_version,
+                "feature_sets": sets,
+                "completed_at": audit.completed_at,
+            }
+        )
+    return shown
