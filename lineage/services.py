@@ -24,7 +24,7 @@ def register_code_version(project, *, actor, reason: str = "", **fields) -> Code
     try:
         with transaction.atomic():
             code = CodeVersion(project=project, **fields)
-            validated_save(code, reason=reason or "code version registered")
+            validated_save(code, actor=actor, reason=reason or "code version registered")
             recording.add_node(code, project=project)
             return code
     except IntegrityError:
@@ -51,7 +51,7 @@ def create_run(
     require_same_project(project, *output_datasets, field="output_datasets")
     require_same_project(project, *input_models, field="input_models")
     run = Run(project=project, code_version=code_version, parent=parent, created_by=actor, **fields)
-    validated_save(run, reason=reason or "run recorded")
+    validated_save(run, actor=actor, reason=reason or "run recorded")
     recording.add_node(run, project=project)
     if code_version is not None:
         recording.link(code_version, run, EdgeKind.CODE)
@@ -102,7 +102,7 @@ def update_run(
     run = Run.objects.select_for_update().get(pk=run.pk)
     for name, value in fields.items():
         setattr(run, name, value)
-    validated_save(run, reason=reason)
+    validated_save(run, actor=actor, reason=reason or "run updated")
     _attach(
         run,
         input_datasets=input_datasets,

@@ -311,10 +311,14 @@ class DatasetVersion(models.Model):
         return self.dataset.project
 
     def clean(self):
-        schema_names = {column["name"] for column in self.schema or []}
-        unknown = [
-            a for a in self.sensitive_attributes or [] if schema_names and a not in schema_names
-        ]
+        # clean() runs even when the fields' own validators failed: check only what they let by.
+        try:
+            validate_schema(self.schema)
+            validate_string_list(self.sensitive_attributes)
+        except ValidationError:
+            return
+        schema_names = {column["name"] for column in self.schema}
+        unknown = [a for a in self.sensitive_attributes if schema_names and a not in schema_names]
         if unknown:
             raise ValidationError(
                 {"sensitive_attributes": f"not columns of the schema: {', '.join(unknown)}"}

@@ -7,6 +7,7 @@ the caller (API view, admin, page) before it calls an action.
 
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
 from lineage import recording
@@ -54,7 +55,7 @@ def create_project(*, actor, reason: str = "", **fields) -> Project:
     """Create a project owned by `actor` (unless another owner is named), who gets every right."""
     fields.setdefault("owner", actor)
     project = Project(**fields)
-    validated_save(project, reason=reason or "project created")
+    validated_save(project, actor=actor, reason=reason or "project created")
     grant_project_rights(project, project.owner, ProjectRight.values, actor=actor)
     return project
 
@@ -68,7 +69,7 @@ def update_project(project: Project, *, actor, reason: str = "", **fields) -> Pr
     project = Project.objects.select_for_update().get(pk=project.pk)
     for name, value in fields.items():
         setattr(project, name, value)
-    validated_save(project, reason=reason, exclude=["key"])
+    validated_save(project, actor=actor, reason=reason or "project updated", exclude=["key"])
     return project
 
 
@@ -76,7 +77,7 @@ def update_project(project: Project, *, actor, reason: str = "", **fields) -> Pr
 def add_risk(project: Project, *, actor, reason: str = "", **fields) -> RiskItem:
     """Add an entry to the project's risk register."""
     risk = RiskItem(project=project, **fields)
-    validated_save(risk, reason=reason or "risk registered")
+    validated_save(risk, actor=actor, reason=reason or "risk registered")
     return risk
 
 
@@ -86,7 +87,7 @@ def update_risk(risk: RiskItem, *, actor, reason: str = "", **fields) -> RiskIte
     fields.pop("project", None)
     for name, value in fields.items():
         setattr(risk, name, value)
-    validated_save(risk, reason=reason)
+    validated_save(risk, actor=actor, reason=reason or "risk updated")
     return risk
 
 
@@ -96,7 +97,7 @@ def register_model(project: Project, *, actor, reason: str = "", **fields) -> Re
     model = RegisteredModel(project=project, **fields)
     if RegisteredModel.objects.filter(project=project, name=model.name).exists():
         raise ValidationError({"name": f"a model named {model.name!r} exists in {project.key}"})
-    validated_save(model, reason=reason or "model registered")
+    validated_save(model, actor=actor, reason=reason or "model registered")
     return model
 
 
@@ -108,7 +109,7 @@ def update_model(model: RegisteredModel, *, actor, reason: str = "", **fields) -
             setattr(model, name, fields.pop(name))
     if fields:
         raise ValidationError(dict.fromkeys(fields, "cannot be changed"))
-    validated_save(model, reason=reason)
+    validated_save(model, actor=actor, reason=reason or "model updated")
     return model
 
 
@@ -130,6 +131,7 @@ def register_model_version(
         raise ValidationError({"derived_from": "must be a version of the same model"})
     locked = RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
     locked.last_version += 1
+    locked._history_user = actor
     locked.save(update_fields=["last_version", "updated_at"])
     version = ModelVersion(
         registered_model=locked,
@@ -139,7 +141,7 @@ def register_model_version(
         created_by=actor,
         **fields,
     )
-    validated_save(version, reason=reason or "model version registered")
+    validated_save(version, actor=actor, reason=reason or "model version registered")
     recording.add_node(version, project=project)
     if run is not None:
         recording.link(run, version, EdgeKind.GENERATED)
@@ -160,7 +162,7 @@ def update_model_version(version: ModelVersion, *, actor, reason: str = "", **fi
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)
     for name, value in fields.items():
         setattr(version, name, value)
-    validated_save(version, reason=reason)
+    validated_save(version, actor=actor, reason=reason or "model card updated")
     return version
 
 
@@ -170,7 +172,7 @@ def register_dataset(project: Project, *, actor, reason: str = "", **fields) -> 
     dataset = Dataset(project=project, **fields)
     if Dataset.objects.filter(project=project, name=dataset.name).exists():
         raise ValidationError({"name": f"a dataset named {dataset.name!r} exists in {project.key}"})
-    validated_save(dataset, reason=reason or "dataset registered")
+    validated_save(dataset, actor=actor, reason=reason or "dataset registered")
     return dataset
 
 
@@ -180,7 +182,7 @@ def update_dataset(dataset: Dataset, *, actor, reason: str = "", **fields) -> Da
         raise ValidationError(dict.fromkeys(set(fields) - {"description"}, "cannot be changed"))
     for name, value in fields.items():
         setattr(dataset, name, value)
-    validated_save(dataset, reason=reason)
+    validated_save(dataset, actor=actor, reason=reason or "dataset updated")
     return dataset
 
 
@@ -211,8 +213,9 @@ def _register_dataset_version(dataset, actor, content_sha256, reason, fields):
         dataset=locked, content_sha256=content_sha256, created_by=actor, **fields
     )
     version.version = locked.last_version + 1
-    validated_save(version, reason=reason or "dataset version registered")
+    validated_save(version, actor=actor, reason=reason or "dataset version registered")
     locked.last_version = version.version
+    locked._history_user = actor
     locked.save(update_fields=["last_version", "updated_at"])
     recording.add_node(version, project=locked.project)
     return version, True
@@ -234,14 +237,18 @@ def record_evaluation(
 
     With a predictions file (CSV: y_true, y_pred, optional y_score) the metrics and the
     majority-class and random baselines are computed here; any baselines given (e.g. a
-    simple model's) are kept beside them.
+    simple model's) are kept beside them. The file is stored only once everything else is
+    valid, and removed again if the record cannot be written: no orphan uploads.
     """
     require_same_project(model_version.project, dataset_version, field="dataset_version")
+    for name, value in (("metrics", metrics), ("baselines", baselines)):
+        if value is not None and not isinstance(value, dict):
+            raise ValidationError({name: "must be a JSON object"})
     evaluation = Evaluation(
         model_version=model_version,
         dataset_version=dataset_version,
         created_by=actor,
-        metrics=metrics or {},
+        metrics=dict(metrics or {}),
         baselines=dict(baselines or {}),
         notes=notes,
     )
@@ -261,12 +268,23 @@ def record_evaluation(
         evaluation.metrics = {**computed, **evaluation.metrics}
         evaluation.baselines = {**computed_baselines, **evaluation.baselines}
         evaluation.predictions_sha256 = digest
-        predictions.seek(0)
-        evaluation.predictions.save(f"{digest}.csv", predictions, save=False)
     elif not evaluation.metrics:
         raise ValidationError({"metrics": "give the metrics or upload the predictions"})
-    validated_save(evaluation, reason=reason or "evaluation recorded", exclude=["predictions"])
-    recording.add_node(evaluation, project=model_version.project)
-    recording.link(model_version, evaluation, EdgeKind.EVALUATED)
-    recording.link(dataset_version, evaluation, EdgeKind.USED)
+    evaluation.full_clean(exclude=["predictions"])
+    if predictions is not None:
+        evaluation.predictions.save(f"{digest}.csv", ContentFile(data), save=False)
+    try:
+        validated_save(
+            evaluation,
+            actor=actor,
+            reason=reason or "evaluation recorded",
+            exclude=["predictions"],
+        )
+        recording.add_node(evaluation, project=model_version.project)
+        recording.link(model_version, evaluation, EdgeKind.EVALUATED)
+        recording.link(dataset_version, evaluation, EdgeKind.USED)
+    except BaseException:
+        if evaluation.predictions:
+            evaluation.predictions.delete(save=False)
+        raise
     return evaluation
