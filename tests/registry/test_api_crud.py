@@ -5,13 +5,11 @@ import pytest
 from django.utils import timezone
 
 from lineage import services as lineage
-from lineage.models import CodeVersion, Run
+from lineage.models import Run
 from registry import services
 from registry.choices import ProjectRight
 from registry.models import (
     Dataset,
-    DatasetVersion,
-    Evaluation,
     ModelVersion,
     Project,
     RegisteredModel,
@@ -639,7 +637,17 @@ def test_ordering(api, records, two_projects, member, endpoint, field):
 
 
 def forty(endpoint, project, owner):
-    """40 records for one list endpoint, each with the relations its serializer shows."""
+    """40 records for one list endpoint, each with the relations its serializer shows.
+
+    Rows share their related records: an N+1 would still query once per row, and the
+    fixture stays cheap.
+    """
+    model = factories.registered_model(project, owner, name="shared-model")
+    data = factories.dataset_version(project, owner, name="shared-data")
+    if endpoint in ("runs", "evaluations"):
+        version = factories.model_version(model, owner)
+        code = factories.code_version(project, owner)
+        out = factories.dataset_version(project, owner, name="shared-data", split="train")
     for n in range(40):
         if endpoint == "projects":
             factories.project(owner, key=f"extra-{n}")
@@ -649,34 +657,29 @@ def forty(endpoint, project, owner):
             )
         elif endpoint == "models":
             factories.registered_model(project, owner, name=f"model-{n}")
-        elif endpoint in ("model-versions", "evaluations"):
-            model = factories.registered_model(project, owner, name=f"model-{n}")
-            version = factories.model_version(model, owner)
-            if endpoint == "evaluations":
-                data = factories.dataset_version(project, owner, name=f"data-{n}")
-                services.record_evaluation(version, data, actor=owner, metrics={"f1": 0.5})
+        elif endpoint == "model-versions":
+            factories.model_version(model, owner)
+        elif endpoint == "evaluations":
+            services.record_evaluation(version, data, actor=owner, metrics={"f1": 0.5})
         elif endpoint == "datasets":
             services.register_dataset(project, actor=owner, name=f"data-{n}")
         elif endpoint == "dataset-versions":
-            factories.dataset_version(project, owner, name=f"data-{n // 2}")
+            factories.dataset_version(project, owner, name="shared-data")
         elif endpoint == "code-versions":
             factories.code_version(project, owner)
         elif endpoint == "runs":
-            data = factories.dataset_version(project, owner, name=f"data-{n}")
-            model = factories.registered_model(project, owner, name=f"model-{n}")
-            used = factories.model_version(model, owner)
             run = lineage.create_run(
                 project,
                 actor=owner,
                 name=f"train-{n}",
                 kind="training",
-                code_version=factories.code_version(project, owner),
+                code_version=code,
                 input_datasets=[data],
-                input_models=[used],
+                input_models=[version],
+                output_datasets=[out],
             )
-            out = factories.dataset_version(project, owner, name=f"data-{n}", split="train")
-            lineage.update_run(run, actor=owner, output_datasets=[out])
-            factories.model_version(model, owner, run=run)
+            if n < 2:
+                factories.model_version(model, owner, run=run)
 
 
 # One bound per endpoint, the same for a page of 1 and a page of 40: the token lookup, the
