@@ -147,3 +147,40 @@ def test_api_refuses_sensitive_attribute_outside_schema(api, loans, member):
     assert response.status_code == 400
     assert "ethnicity" in response.json()["sensitive_attributes"][0]
     assert not DatasetVersion.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_registrations_of_the_same_content_make_one_version():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so there is no race to test")
+    import threading
+
+    from django.db import connections
+
+    actor = factories.user("conc", role=factories.Role.DATA_SCIENTIST)
+    project = factories.project(actor, key="race")
+    dataset = services.register_dataset(project, actor=actor, name="loans")
+    barrier = threading.Barrier(4)
+    results, errors = [], []
+
+    def worker():
+        try:
+            barrier.wait(timeout=10)
+            results.append(register(dataset, actor, "same-bytes"))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert sorted(created for _, created in results) == [False, False, False, True]
+    assert len({version.pk for version, _ in results}) == 1
+    assert DatasetVersion.objects.filter(dataset=dataset).count() == 1

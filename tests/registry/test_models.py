@@ -434,3 +434,9 @@ def test_a_refused_change_writes_no_history(project, owner):
     with pytest.raises(ValidationError):
         services.update_project(project, actor=owner, risk_tier="extreme")
     assert project.history.count() == before
+
+
+def test_a_new_owner_gets_every_right_on_the_project(project, owner, outsider):
+    services.update_project(project, actor=owner, owner=outsider, reason="handed over")
+    for right in ("view", "contribute", "review", "export", "manage"):
+        assert Project.objects.visible_to(outsider, right).filter(pk=project.pk).exists()
