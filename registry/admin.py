@@ -6,7 +6,6 @@ from guardian.admin import GuardedModelAdminMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from registry import services
-from registry.access import has_project_right
 from registry.choices import ProjectRight
 from registry.models import (
     Dataset,
@@ -20,48 +19,10 @@ from registry.models import (
 
 
 class ScopedAdmin(SimpleHistoryAdmin):
-    """A changelist shows only records of projects the user may view (superusers: all).
-
-    Choosing a project (or a record of one) offers only those the user may write to, and a
-    record may be changed only with the write right on its project, as in the API.
-    """
-
-    write_right = ProjectRight.CONTRIBUTE
+    """A changelist shows only records of projects the user may view (superusers: all)."""
 
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user, ProjectRight.VIEW)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        related = db_field.related_model
-        if hasattr(related.objects, "visible_to"):
-            kwargs["queryset"] = related.objects.visible_to(request.user, self.write_right)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def project_of(self, obj):
-        return obj.project
-
-    def has_change_permission(self, request, obj=None):
-        allowed = super().has_change_permission(request, obj)
-        if allowed and obj is not None:
-            return has_project_right(request.user, self.project_of(obj), self.write_right)
-        return allowed
-
-    def save_model(self, request, obj, form, change):
-        """Save through the record's actions (validation, history reason, lineage)."""
-        if change:
-            fields = {name: form.cleaned_data[name] for name in form.changed_data}
-            self.update(obj, actor=request.user, reason="edited in admin", **fields)
-        else:
-            created = self.create(
-                actor=request.user, reason="created in admin", **form.cleaned_data
-            )
-            obj.pk = created.pk
-
-    def create(self, *, actor, reason, **fields):
-        raise NotImplementedError
-
-    def update(self, obj, *, actor, reason, **fields):
-        raise NotImplementedError
 
 
 class ImmutableAdmin(ScopedAdmin):
@@ -98,7 +59,6 @@ class ProjectAdmin(GuardedModelAdminMixin, ScopedAdmin):
     search_fields = ["key", "name", "description"]
     list_select_related = ["owner"]
     inlines = [RiskInline]
-    write_right = ProjectRight.MANAGE
 
     def get_readonly_fields(self, request, obj=None):
         return ["key"] if obj else []
@@ -106,14 +66,15 @@ class ProjectAdmin(GuardedModelAdminMixin, ScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def project_of(self, obj):
-        return obj
-
-    def create(self, *, actor, reason, **fields):
-        return services.create_project(actor=actor, reason=reason, **fields)
-
-    def update(self, obj, *, actor, reason, **fields):
-        return services.update_project(obj, actor=actor, reason=reason, **fields)
+    def save_model(self, request, obj, form, change):
+        if change:
+            fields = {name: form.cleaned_data[name] for name in form.changed_data}
+            services.update_project(obj, actor=request.user, reason="edited in admin", **fields)
+        else:
+            created = services.create_project(
+                actor=request.user, reason="created in admin", **form.cleaned_data
+            )
+            obj.pk = created.pk
 
 
 @admin.register(RiskItem)
@@ -125,15 +86,6 @@ class RiskItemAdmin(ScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    def get_readonly_fields(self, request, obj=None):
-        return ["project"] if obj else []
-
-    def create(self, *, actor, reason, project, **fields):
-        return services.add_risk(project, actor=actor, reason=reason, **fields)
-
-    def update(self, obj, *, actor, reason, **fields):
-        return services.update_risk(obj, actor=actor, reason=reason, **fields)
 
 
 @admin.register(RegisteredModel)
@@ -148,12 +100,6 @@ class RegisteredModelAdmin(ScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["project", "name", "task_type", "last_version"] if obj else ["last_version"]
-
-    def create(self, *, actor, reason, project, **fields):
-        return services.register_model(project, actor=actor, reason=reason, **fields)
-
-    def update(self, obj, *, actor, reason, **fields):
-        return services.update_model(obj, actor=actor, reason=reason, **fields)
 
 
 @admin.register(ModelVersion)
@@ -176,12 +122,6 @@ class DatasetAdmin(ScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["project", "name", "last_version"] if obj else ["last_version"]
-
-    def create(self, *, actor, reason, project, **fields):
-        return services.register_dataset(project, actor=actor, reason=reason, **fields)
-
-    def update(self, obj, *, actor, reason, **fields):
-        return services.update_dataset(obj, actor=actor, reason=reason, **fields)
 
 
 @admin.register(DatasetVersion)
