@@ -102,7 +102,7 @@ def update_run(
     run = Run.objects.select_for_update().get(pk=run.pk)
     for name, value in fields.items():
         setattr(run, name, value)
-    validated_save(run, actor=actor, reason=reason or "run updated")
+    validated_save(run, actor=actor, reason=reason)
     _attach(
         run,
         input_datasets=input_datasets,

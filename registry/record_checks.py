@@ -4,16 +4,12 @@ from django.core.exceptions import ValidationError
 
 
 def validated_save(record, *, actor=None, reason: str = "", exclude=None) -> None:
-    """Run the model's full validation, then save with who and why for its history.
-
-    The actor is set on the record itself so that work outside a request (management
-    commands, Celery tasks, the shell) still names who made the change.
-    """
+    """Run the model's full validation, then save with the actor and reason for its history."""
     record.full_clean(exclude=exclude)
+    if reason:
+        record._change_reason = reason
     if actor is not None:
         record._history_user = actor
-    # Always set, so a reason given for an earlier save of this instance is not reused.
-    record._change_reason = reason
     record.save()
 
 

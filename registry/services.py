@@ -70,7 +70,7 @@ def update_project(project: Project, *, actor, reason: str = "", **fields) -> Pr
     previous_owner_id = project.owner_id
     for name, value in fields.items():
         setattr(project, name, value)
-    validated_save(project, actor=actor, reason=reason or "project updated", exclude=["key"])
+    validated_save(project, actor=actor, reason=reason, exclude=["key"])
     if project.owner_id != previous_owner_id:
         # An owner who cannot see their own project would be an owner in name only.
         grant_project_rights(project, project.owner, ProjectRight.values, actor=actor)
@@ -91,7 +91,7 @@ def update_risk(risk: RiskItem, *, actor, reason: str = "", **fields) -> RiskIte
     fields.pop("project", None)
     for name, value in fields.items():
         setattr(risk, name, value)
-    validated_save(risk, actor=actor, reason=reason or "risk updated")
+    validated_save(risk, actor=actor, reason=reason)
     return risk
 
 
@@ -113,7 +113,7 @@ def update_model(model: RegisteredModel, *, actor, reason: str = "", **fields) -
             setattr(model, name, fields.pop(name))
     if fields:
         raise ValidationError(dict.fromkeys(fields, "cannot be changed"))
-    validated_save(model, actor=actor, reason=reason or "model updated")
+    validated_save(model, actor=actor, reason=reason)
     return model
 
 
@@ -166,7 +166,7 @@ def update_model_version(version: ModelVersion, *, actor, reason: str = "", **fi
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)
     for name, value in fields.items():
         setattr(version, name, value)
-    validated_save(version, actor=actor, reason=reason or "model card updated")
+    validated_save(version, actor=actor, reason=reason)
     return version
 
 
@@ -186,7 +186,7 @@ def update_dataset(dataset: Dataset, *, actor, reason: str = "", **fields) -> Da
         raise ValidationError(dict.fromkeys(set(fields) - {"description"}, "cannot be changed"))
     for name, value in fields.items():
         setattr(dataset, name, value)
-    validated_save(dataset, actor=actor, reason=reason or "dataset updated")
+    validated_save(dataset, actor=actor, reason=reason)
     return dataset
 
 
@@ -279,10 +279,7 @@ def record_evaluation(
         evaluation.predictions.save(f"{digest}.csv", ContentFile(data), save=False)
     try:
         validated_save(
-            evaluation,
-            actor=actor,
-            reason=reason or "evaluation recorded",
-            exclude=["predictions"],
+            evaluation, actor=actor, reason=reason or "evaluation recorded", exclude=["predictions"]
         )
         recording.add_node(evaluation, project=model_version.project)
         recording.link(model_version, evaluation, EdgeKind.EVALUATED)
