@@ -67,13 +67,14 @@ def update_project(project: Project, *, actor, reason: str = "", **fields) -> Pr
     if unknown:
         raise ValidationError(dict.fromkeys(unknown, "cannot be changed"))
     project = Project.objects.select_for_update().get(pk=project.pk)
-    previous_owner_id = project.owner_id
+    new_owner = fields.get("owner")
+    if new_owner is not None and new_owner.pk != project.owner_id:
+        # An owner who cannot see their own project would be an owner in name only (rolled
+        # back with the rest if the change is refused).
+        grant_project_rights(project, new_owner, ProjectRight.values, actor=actor)
     for name, value in fields.items():
         setattr(project, name, value)
     validated_save(project, actor=actor, reason=reason, exclude=["key"])
-    if project.owner_id != previous_owner_id:
-        # An owner who cannot see their own project would be an owner in name only.
-        grant_project_rights(project, project.owner, ProjectRight.values, actor=actor)
     return project
 
 
