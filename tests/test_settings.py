@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # 60 characters of 60 different kinds: long and varied enough for Django's deploy check.
@@ -54,6 +55,7 @@ def test_production_deploy_check_has_no_security_warnings(deploy_check):
 
 
 @pytest.mark.xfail(
+    "LevelEnum" not in settings.SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
     strict=True,
     reason="check --deploy reports drf_spectacular.W001 'encountered multiple names for the "
     "same choice set (ImpactEnum)' (RiskItem.likelihood and .impact share registry.choices."
