@@ -211,6 +211,17 @@ def test_new_version_cannot_be_created_in_another_stage(project, owner):
     assert not ModelVersion.objects.exists()
 
 
+def test_stage_cannot_be_bulk_updated(project, owner):
+    version = factories.model_version(factories.registered_model(project, owner), owner)
+    with pytest.raises(StageWriteRefused):
+        ModelVersion.objects.filter(pk=version.pk).update(stage=Stage.PRODUCTION)
+    version.stage = Stage.PRODUCTION
+    with pytest.raises(StageWriteRefused):
+        ModelVersion.objects.bulk_update([version], ["stage"])
+    assert ModelVersion.objects.get(pk=version.pk).stage == Stage.DEVELOPMENT
+    assert ModelVersion.objects.filter(pk=version.pk).update(framework="onnx") == 1
+
+
 def test_stage_cannot_be_changed_through_the_update_action(project, owner):
     version = factories.model_version(factories.registered_model(project, owner), owner)
     with pytest.raises(ValidationError) as excinfo:
