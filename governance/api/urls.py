@@ -2,11 +2,13 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from governance.api import views
+from governance.exports.views import DocumentExportViewSet
 
 router = SimpleRouter(trailing_slash="/?")
 router.register("transition-requests", views.TransitionRequestViewSet, basename="transitionrequest")
 router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
 router.register("policies", views.PolicyViewSet, basename="policy")
+router.register("exports", DocumentExportViewSet, basename="documentexport")
 
 urlpatterns = [
     path(
