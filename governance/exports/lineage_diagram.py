@@ -30,7 +30,7 @@ def upstream(node: Node) -> dict:
     edges = Edge._meta.db_table
     sql = f"""
         WITH RECURSIVE up(id) AS (
-            SELECT %s
+            SELECT CAST(%s AS BIGINT)
             UNION
             SELECT e.src_id FROM {edges} e JOIN up ON e.dst_id = up.id
         )
