@@ -2,7 +2,8 @@
 
 The PDF templates live in templates/pdf/ and are rendered by an engine of their own (with the
 filters of `pdf_filters` built in, autoescaping on). WeasyPrint may fetch nothing but the
-installed font files: a document depends on its record and on nothing else.
+installed font files: a document depends on its record and on nothing else. WeasyPrint is
+imported when a document is rendered, not when the API's URLs load.
 """
 
 import io
@@ -10,12 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlparse
 
-import pydyf
 from django.conf import settings
-from django.template import Engine
+from django.template import Context, Engine
 from pypdf import PdfReader
-from weasyprint import HTML, Attachment
-from weasyprint.urls import URLFetcher
 
 from governance.audit_chain import canonical_json
 from governance.exports import fonts
@@ -47,33 +45,39 @@ def render_html(template_name: str, context: dict) -> str:
     )
 
 
-def _context(values: dict):
-    from django.template import Context
-
+def _context(values: dict) -> Context:
     return Context(values, autoescape=True)
 
 
-class FontsOnlyFetcher(URLFetcher):
-    """Lets WeasyPrint read the installed font files and nothing else (no network, no
-    other local file), failing the render on any other URL."""
+def fonts_only_fetcher():
+    """A WeasyPrint URL fetcher that reads the installed font files and nothing else (no
+    network, no other local file), failing the render on any other URL."""
+    from weasyprint.urls import URLFetcher
 
-    def __init__(self):
-        super().__init__(allowed_protocols={"file"}, fail_on_errors=True)
-        self._allowed = {str(path.resolve()) for path in fonts.font_files()}
+    allowed = {str(path.resolve()) for path in fonts.font_files()}
 
-    def fetch(self, url, headers=None):
-        path = unquote(urlparse(url).path)
-        if not url.startswith("file:") or path not in self._allowed:
-            raise ValueError(f"a PDF document may not load {url}")
-        return super().fetch(url, headers)
+    class FontsOnlyFetcher(URLFetcher):
+        def fetch(self, url, headers=None):
+            path = unquote(urlparse(url).path)
+            if not url.startswith("file:") or path not in allowed:
+                raise ValueError(f"a PDF document may not load {url}")
+            return super().fetch(url, headers)
+
+    return FontsOnlyFetcher(allowed_protocols={"file"}, fail_on_errors=True)
 
 
 def _deduplicate_associated_files(document, pdf) -> None:
+    import pydyf
+
     # WeasyPrint 70 lists each attachment twice in the catalog's /AF array (once from the
     # name tree, once from the file specification); one entry per file is what PDF/A-3 means.
     associated = pdf.catalog.get("AF")
     if associated:
         pdf.catalog["AF"] = pydyf.Array(dict.fromkeys(associated))
+
+
+class ForbiddenResource(ValueError):
+    """A document's HTML referred to something other than the installed fonts."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,10 @@ def record_bytes(record: dict) -> bytes:
 
 def write_pdf(html: str, record: dict, *, generated_at: datetime, title: str) -> RenderedPdf:
     """Render `html` as PDF/A-3b, A4, with `record` attached as its data source (JSON)."""
-    fetcher = FontsOnlyFetcher()
+    from weasyprint import HTML, Attachment
+    from weasyprint.urls import FatalURLFetchingError
+
+    fetcher = fonts_only_fetcher()
     moment = generated_at.astimezone(UTC).replace(tzinfo=None)
     attachment = Attachment(
         string=record_bytes(record),
@@ -101,7 +108,11 @@ def write_pdf(html: str, record: dict, *, generated_at: datetime, title: str) ->
         relationship="Data",
         url_fetcher=fetcher,
     )
-    document = HTML(string=html, url_fetcher=fetcher, base_url=str(fonts.font_dir())).render()
+    try:
+        document = HTML(string=html, url_fetcher=fetcher, base_url=str(fonts.font_dir())).render()
+    except FatalURLFetchingError as exc:
+        # WeasyPrint's fatal fetch error is a BaseException; make it an ordinary failure.
+        raise ForbiddenResource(str(exc.__cause__ or exc)) from None
     data = document.write_pdf(
         pdf_variant=PDF_VARIANT,
         attachments=[attachment],

@@ -355,3 +355,29 @@ def test_fairness_report_is_refused_until_fairness_audits_exist(api, compliance,
     response = api.as_user(compliance).post("/api/v1/exports/", {"kind": "fairness", "subject": 1})
     assert response.status_code == 400
     assert response.json()["detail"] == "fairness audits are not available"
+
+
+def test_a_document_may_load_nothing_but_the_installed_fonts():
+    from datetime import UTC, datetime
+
+    from governance.exports import pdf
+
+    html = pdf.render_html("pdf/base.html", {"record": {"document": {"title": "t"}}})
+    html = html.replace("</body>", '<img src="file:///etc/hostname"></body>')
+    with pytest.raises(pdf.ForbiddenResource, match="may not load file:///etc/hostname"):
+        pdf.write_pdf(html, {}, generated_at=datetime.now(UTC), title="t")
+    rendered = pdf.write_pdf(
+        pdf.render_html("pdf/base.html", {"record": {"document": {"title": "t"}}}),
+        {"a": 1},
+        generated_at=datetime.now(UTC),
+        title="t",
+    )
+    reader = PdfReader(io.BytesIO(rendered.data))
+    fonts = {
+        str(font["/BaseFont"])
+        for page in reader.pages
+        for font in page["/Resources"].get("/Font", {}).values()
+    }
+    # Only the @font-face families of governance/exports/fonts.py, never a system font.
+    assert fonts and all("Stagegate" in name for name in fonts)
+    assert len(reader.trailer["/Root"]["/AF"]) == 1
