@@ -170,9 +170,7 @@ def _url(endpoint, operation, world=None, project_key=None):
 # --- the matrix is complete -------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="governance endpoints' rows are being added (branch matrix)"
-)
+@pytest.mark.xfail(strict=True, reason="governance endpoints' rows are being added (branch matrix)")
 def test_every_api_endpoint_is_in_the_matrix():
     assert _router_basenames() == set(EXPECTED), "add the new endpoint's rows to EXPECTED"
     others = {name for name, _ in _api_urls()} - {
