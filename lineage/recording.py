@@ -7,6 +7,7 @@ is a directed acyclic graph (a result cannot have been among its own causes).
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from lineage import node_ids
 from lineage.choices import EdgeKind, NodeKind
 from lineage.models import Edge, Node
 
@@ -35,10 +36,15 @@ def register_node_kind(model_label: str, kind: str) -> None:
 
 def add_node(record, *, project, label: str | None = None) -> Node:
     """The node of `record`, created on first use."""
+    kind = node_kind(record)
     node, _ = Node.objects.get_or_create(
-        kind=node_kind(record),
+        kind=kind,
         object_id=record.pk,
-        defaults={"project": project, "label": (label or str(record))[:500]},
+        defaults={
+            "project": project,
+            "label": (label or str(record))[:500],
+            "ref": node_ids.ref_for(kind, record, project),
+        },
     )
     return node
 
@@ -51,7 +57,7 @@ def reaches(src: Node, dst: Node) -> bool:
     """Whether a path src → … → dst already exists (one recursive query)."""
     sql = f"""
         WITH RECURSIVE reach(id) AS (
-            SELECT %s
+            SELECT CAST(%s AS BIGINT)
             UNION
             SELECT e.dst_id FROM {Edge._meta.db_table} e JOIN reach r ON e.src_id = r.id
         )
@@ -69,5 +75,10 @@ def link(cause, effect, kind: str = EdgeKind.USED) -> Edge:
         raise ValidationError(
             f"lineage would contain a cycle: {cause} is already downstream of {effect}"
         )
-    edge, _ = Edge.objects.get_or_create(src=src, dst=dst, kind=kind)
+    edge, _ = Edge.objects.get_or_create(
+        src=src,
+        dst=dst,
+        kind=kind,
+        defaults={"src_project_id": src.project_id, "dst_project_id": dst.project_id},
+    )
     return edge
