@@ -30,6 +30,7 @@ SQLite. How it is bounded, and why:
 """
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -50,8 +51,9 @@ class LineageQueryTimeout(Exception):
     """The statement ran past the lineage statement timeout (PostgreSQL only)."""
 
 
-@dataclass(frozen=True)
-class GraphNode:
+class GraphNode(NamedTuple):
+    """One node of an answer (a tuple: thousands are built per answer)."""
+
     id: int
     kind: str
     object_id: int
@@ -80,7 +82,7 @@ def downstream(node_ids, depth=None, max_nodes=DEFAULT_MAX_NODES, *, projects=No
 
 
 def both(node_ids, depth=None, max_nodes=DEFAULT_MAX_NODES, *, projects=None) -> Subgraph:
-    """Upstream and downstream together (max_nodes bounds each direction)."""
+    """Upstream and downstream together, at most `max_nodes` in all."""
     return _run(("up", "down"), node_ids, depth, max_nodes, projects)
 
 
@@ -148,7 +150,8 @@ def statement(directions, n_starts: int, n_visible: int | None) -> str:
     cut = " + ".join(f"(SELECT flag FROM {d}_cut)" for d in directions)  # noqa: S608
     return f"""
     WITH RECURSIVE {walks},
-    picked(id) AS ({kept})
+    joined(id) AS ({kept}),
+    picked(id) AS (SELECT id FROM joined LIMIT %(max)s)
     SELECT 'n', n.id, n.kind, n.object_id, n.ref, n.label, p.key
     FROM picked k
     JOIN {NODE_TABLE} n ON n.id = k.id
@@ -159,7 +162,7 @@ def statement(directions, n_starts: int, n_visible: int | None) -> str:
     JOIN {EDGE_TABLE} e ON e.src_id = a.id
     JOIN picked b ON b.id = e.dst_id
     UNION ALL
-    SELECT 't', {cut}, NULL, NULL, NULL, NULL, NULL
+    SELECT 't', {cut} + (SELECT count(*) FROM joined) / (%(max)s + 1), NULL, NULL, NULL, NULL, NULL
     """  # noqa: S608 - table names are ours; every value is a parameter
 
 
@@ -194,13 +197,15 @@ def _run(directions, node_ids, depth, max_nodes, projects) -> Subgraph:
             raise LineageQueryTimeout(str(exc)) from None
         raise
     graph = Subgraph()
-    for tag, a, b, c, ref, label, namespace in rows:
+    nodes, edges = graph.nodes, graph.edges
+    for row in rows:
+        tag = row[0]
         if tag == "n":
-            graph.nodes.append(GraphNode(a, b, c, ref, label, namespace))
+            nodes.append(GraphNode(*row[1:]))
         elif tag == "e":
-            graph.edges.append((a, c, b))
+            edges.append((row[1], row[3], row[2]))
         else:
-            graph.truncated = bool(a)
+            graph.truncated = bool(row[1])
     return graph
 
 

@@ -16,7 +16,9 @@ from lineage.models import CodeVersion, Node, Run
 from registry.choices import ProjectRight, Stage
 from registry.models import DatasetVersion, ModelVersion
 
-DEFAULT_DEPTH = 20  # Marquez's default
+# No depth bound unless asked: the whole provenance, up to maxNodes. (Marquez defaults to 20;
+# a bound smaller than the walk costs a second pass, see lineage.graph.)
+DEFAULT_DEPTH = None
 MAX_DEPTH = 100_000
 MAX_NODES_LIMIT = 50_000
 DIRECTIONS = {"upstream": graph.upstream, "downstream": graph.downstream, "both": graph.both}
