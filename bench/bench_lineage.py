@@ -34,7 +34,10 @@ BENCH_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stagegate_lineage_bench"
 )
 os.environ["DATABASE_URL"] = BENCH_URL
-os.environ.setdefault("DEBUG", "1")
+# Production-like: DEBUG off (Django then keeps no query log), the test client's host allowed.
+os.environ["DEBUG"] = "0"
+os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 50)
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 

@@ -292,6 +292,10 @@ class _Ingestion:
             )
             result = "created"
         else:
+            # Events repeat their datasets (START and COMPLETE both list the inputs): only
+            # new links are made, each costing a cycle check and history rows.
+            inputs = _not_yet(inputs, run.input_datasets)
+            outputs = _not_yet(outputs, run.output_datasets)
             fields = dict(times)
             # A START or RUNNING that arrives after the run ended does not reopen it.
             if status and not (status == RunStatus.RUNNING and run.status in TERMINAL):
@@ -400,6 +404,15 @@ class _Ingestion:
             reason="from an OpenLineage event",
         )
         return dataset_version
+
+
+def _not_yet(dataset_versions, attached) -> list:
+    if not dataset_versions:
+        return []
+    known = set(
+        attached.filter(pk__in=[d.pk for d in dataset_versions]).values_list("pk", flat=True)
+    )
+    return [d for d in dataset_versions if d.pk not in known]
 
 
 def ingest(events: list, *, actor) -> list[dict]:

@@ -115,8 +115,8 @@ def marquez_graph(subgraph: graph.Subgraph) -> list[dict]:
             "inEdges": [],
             "outEdges": [],
         }
-    for src, dst, kind in subgraph.edges:
-        edge = {"origin": refs[src], "destination": refs[dst], "kind": kind}
+    for src, dst, _kind in subgraph.edges:
+        edge = {"origin": refs[src], "destination": refs[dst]}
         entries[src]["outEdges"].append(edge)
         entries[dst]["inEdges"].append(edge)
     return list(entries.values())

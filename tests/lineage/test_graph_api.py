@@ -33,7 +33,6 @@ def test_upstream_graph_has_marquez_shape(api, pipeline, member):
         {
             "origin": f"run:{pipeline.train.pk}",
             "destination": "model:credit:scorer#1",
-            "kind": "generated",
         }
     ]
     assert model["outEdges"] == []
