@@ -185,6 +185,19 @@ def generate(regenerate: bool) -> None:
                     if "%(" in chunk
                     else None,
                 )
+        # Records created later (by the ingestion measurement) must not take the object ids
+        # of the synthetic nodes, or their nodes would be those nodes.
+        for table in (
+            "lineage_run",
+            "lineage_codeversion",
+            "registry_datasetversion",
+            "registry_modelversion",
+            "registry_evaluation",
+        ):
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"greatest(10000000, (SELECT coalesce(max(id), 1) FROM {table})))"
+            )
         cursor.execute("VACUUM ANALYZE lineage_node")
         cursor.execute("VACUUM ANALYZE lineage_edge")
         cursor.execute("SELECT count(*) FROM lineage_node")

@@ -46,11 +46,18 @@ def add_node(record, *, project, label: str | None = None) -> Node:
             "ref": node_ids.ref_for(kind, record, project),
         },
     )
+    # Nodes never change: the record keeps its node so that linking it costs no lookup.
+    record._lineage_node = node
     return node
 
 
 def node_of(record) -> Node:
-    return Node.objects.get(kind=node_kind(record), object_id=record.pk)
+    """The node of a record (remembered on the record instance once looked up)."""
+    node = getattr(record, "_lineage_node", None)
+    if node is None or node.object_id != record.pk:
+        node = Node.objects.get(kind=node_kind(record), object_id=record.pk)
+        record._lineage_node = node
+    return node
 
 
 def reaches(src: Node, dst: Node) -> bool:
