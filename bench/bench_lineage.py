@@ -245,8 +245,7 @@ def measure_queries(repeat: int) -> None:
     projects = graph.visible_project_ids(viewer)
 
     def raw(directions, start, depth, max_nodes):
-        # The statement the API runs on PostgreSQL: the walk, rendered as Marquez's JSON.
-        sql = graph.marquez_statement(directions, 1, len(projects))
+        sql = graph.statement(directions, 1, len(projects))
         params = graph.parameters([start], depth, max_nodes, projects)
 
         def run():

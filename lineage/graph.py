@@ -37,7 +37,6 @@ from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
 from lineage.models import Edge, Node
-from lineage.node_ids import NODE_TYPES
 from registry.models import Project
 
 DEFAULT_MAX_NODES = 10_000
@@ -141,27 +140,18 @@ def _walk(name: str, direction: str, starts: str, visible: str) -> str:
     return sql
 
 
-def _walks(directions, n_starts: int, n_visible: int | None) -> tuple[str, str]:
-    """`WITH RECURSIVE …` up to `picked` (the nodes of the answer), and the truncated flag."""
+def statement(directions, n_starts: int, n_visible: int | None) -> str:
+    """The SQL text for a walk in `directions` from n_starts nodes (named parameters)."""
     starts = ", ".join(f"%(s{i})s" for i in range(n_starts))
     visible = ", ".join(f"%(p{i})s" for i in range(n_visible)) if n_visible is not None else ""
     walks = ",".join(_walk(d, d, starts, visible) for d in directions)
     # Only fixed names are interpolated (our tables, "up"/"down", placeholders).
     kept = " UNION ".join(f"SELECT id FROM {d}_kept" for d in directions)  # noqa: S608
     cut = " + ".join(f"(SELECT flag FROM {d}_cut)" for d in directions)  # noqa: S608
-    head = f"""
+    return f"""
     WITH RECURSIVE {walks},
     joined(id) AS ({kept}),
-    picked(id) AS (SELECT id FROM joined LIMIT %(max)s)"""  # noqa: S608
-    truncated = f"({cut} + (SELECT count(*) FROM joined) / (%(max)s + 1))"  # noqa: S608
-    return head, truncated
-
-
-def statement(directions, n_starts: int, n_visible: int | None) -> str:
-    """The SQL text for a walk in `directions` from n_starts nodes (named parameters): rows
-    tagged 'n' (a node), 'e' (an edge between two nodes found) and 't' (truncated or not)."""
-    head, truncated = _walks(directions, n_starts, n_visible)
-    return f"""{head}
+    picked(id) AS (SELECT id FROM joined LIMIT %(max)s)
     SELECT 'n', n.id, n.kind, n.object_id, n.ref, n.label, p.key
     FROM picked k
     JOIN {NODE_TABLE} n ON n.id = k.id
@@ -172,55 +162,8 @@ def statement(directions, n_starts: int, n_visible: int | None) -> str:
     JOIN {EDGE_TABLE} e ON e.src_id = a.id
     JOIN picked b ON b.id = e.dst_id
     UNION ALL
-    SELECT 't', {truncated}, NULL, NULL, NULL, NULL, NULL
+    SELECT 't', {cut} + (SELECT count(*) FROM joined) / (%(max)s + 1), NULL, NULL, NULL, NULL, NULL
     """  # noqa: S608 - table names are ours; every value is a parameter
-
-
-def _node_type_sql(column: str) -> str:
-    cases = " ".join(f"WHEN '{kind}' THEN '{name}'" for kind, name in NODE_TYPES.items())
-    return f"CASE {column} {cases} ELSE upper({column}) END"
-
-
-def marquez_statement(directions, n_starts: int, n_visible: int | None) -> str:
-    """The same walk, answered by PostgreSQL as the Marquez JSON document itself.
-
-    Rendering 10,000 nodes and their in- and out-edges as Python dicts and then JSON costs more
-    than the walk; json_agg builds the same document in the database, in one pass.
-    """
-    head, truncated = _walks(directions, n_starts, n_visible)
-    return f"""{head},
-    found AS (
-        SELECT n.id, n.ref, n.kind, n.object_id, n.label, p.key AS namespace
-        FROM picked k
-        JOIN {NODE_TABLE} n ON n.id = k.id
-        JOIN {PROJECT_TABLE} p ON p.id = n.project_id
-    ),
-    named_edges AS (
-        SELECT e.src_id, e.dst_id,
-               json_build_object('origin', s.ref, 'destination', d.ref) AS edge
-        FROM found s
-        JOIN {EDGE_TABLE} e ON e.src_id = s.id
-        JOIN found d ON d.id = e.dst_id
-    ),
-    ins AS (SELECT dst_id AS id, json_agg(edge) AS edges FROM named_edges GROUP BY dst_id),
-    outs AS (SELECT src_id AS id, json_agg(edge) AS edges FROM named_edges GROUP BY src_id)
-    SELECT json_build_object(
-        'graph', coalesce((
-            SELECT json_agg(json_build_object(
-                'id', f.ref,
-                'type', {_node_type_sql("f.kind")},
-                'data', json_build_object(
-                    'kind', f.kind, 'objectId', f.object_id,
-                    'namespace', f.namespace, 'label', f.label
-                ),
-                'inEdges', coalesce(i.edges, '[]'::json),
-                'outEdges', coalesce(o.edges, '[]'::json)
-            ))
-            FROM found f LEFT JOIN ins i ON i.id = f.id LEFT JOIN outs o ON o.id = f.id
-        ), '[]'::json),
-        'truncated', {truncated} > 0
-    )::text
-    """  # noqa: S608 - table names and node kinds are ours; every value is a parameter
 
 
 def parameters(node_ids, depth, max_nodes, projects) -> dict:
@@ -234,35 +177,25 @@ def parameters(node_ids, depth, max_nodes, projects) -> dict:
     return params
 
 
-def _execute(sql: str, params: dict) -> list[tuple]:
+def _run(directions, node_ids, depth, max_nodes, projects) -> Subgraph:
+    node_ids = list(node_ids)
+    if not node_ids:
+        return Subgraph()
+    if projects is not None:
+        projects = list(projects)
+    sql = statement(directions, len(node_ids), None if projects is None else len(projects or [0]))
+    params = parameters(node_ids, depth, max_nodes, projects)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 timeout = int(getattr(settings, "LINEAGE_QUERY_TIMEOUT_MS", DEFAULT_TIMEOUT_MS))
                 cursor.execute(f"SET LOCAL statement_timeout = {timeout}")
             cursor.execute(sql, params)
-            return cursor.fetchall()
+            rows = cursor.fetchall()
     except DatabaseError as exc:
         if _is_timeout(exc):
             raise LineageQueryTimeout(str(exc)) from None
         raise
-
-
-def _prepared(node_ids, projects):
-    node_ids = list(node_ids)
-    projects = None if projects is None else list(projects)
-    n_visible = None if projects is None else len(projects or [0])
-    return node_ids, projects, n_visible
-
-
-def _run(directions, node_ids, depth, max_nodes, projects) -> Subgraph:
-    node_ids, projects, n_visible = _prepared(node_ids, projects)
-    if not node_ids:
-        return Subgraph()
-    rows = _execute(
-        statement(directions, len(node_ids), n_visible),
-        parameters(node_ids, depth, max_nodes, projects),
-    )
     graph = Subgraph()
     nodes, edges = graph.nodes, graph.edges
     for row in rows:
@@ -274,20 +207,6 @@ def _run(directions, node_ids, depth, max_nodes, projects) -> Subgraph:
         else:
             graph.truncated = bool(row[1])
     return graph
-
-
-def marquez_json(direction: str, node_ids, depth, max_nodes, *, projects=None) -> str | None:
-    """The walk (direction "upstream", "downstream" or "both") as Marquez's JSON document,
-    rendered by PostgreSQL; None on other databases (render `Subgraph` in Python there)."""
-    if connection.vendor != "postgresql":
-        return None
-    directions = {"upstream": ("up",), "downstream": ("down",), "both": ("up", "down")}
-    node_ids, projects, n_visible = _prepared(node_ids, projects)
-    rows = _execute(
-        marquez_statement(directions[direction], len(node_ids), n_visible),
-        parameters(node_ids, depth, max_nodes, projects),
-    )
-    return rows[0][0]
 
 
 def _is_timeout(exc: Exception) -> bool:

@@ -133,12 +133,6 @@ def lineage_graph(request) -> Response:
     )
     projects = graph.visible_project_ids(request.user)
     start = resolve_node(request.query_params.get("nodeId", ""), projects)
-    try:
-        rendered = graph.marquez_json(direction, [start.pk], depth, max_nodes, projects=projects)
-    except graph.LineageQueryTimeout:
-        raise ServiceUnavailable() from None
-    if rendered is not None:
-        return HttpResponse(rendered, content_type="application/json")
     subgraph = _query(DIRECTIONS[direction], start, depth, max_nodes, projects)
     return Response({"graph": marquez_graph(subgraph), "truncated": subgraph.truncated})
 
