@@ -3,6 +3,8 @@ version's downstream models, and the PROV-JSON export. Each is a few constant qu
 visible projects, the start node, one graph statement (lineage.graph), and one per record kind.
 """
 
+import json
+
 from django.http import HttpResponse
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, ParseError
@@ -98,31 +100,38 @@ class ServiceUnavailable(APIException):
     default_code = "lineage_timeout"
 
 
-def marquez_graph(subgraph: graph.Subgraph) -> list[dict]:
-    """The subgraph as Marquez's `graph` list: nodes with their in- and out-edges."""
-    refs = {node.id: node.ref for node in subgraph.nodes}
-    entries = {}
-    for node in subgraph.nodes:
-        entries[node.id] = {
-            "id": node.ref,
-            "type": node_ids.node_type(node.kind),
-            "data": {
-                "kind": node.kind,
-                "objectId": node.object_id,
-                "namespace": node.namespace,
-                "label": node.label,
-            },
-            "inEdges": [],
-            "outEdges": [],
-        }
+def marquez_document(subgraph: graph.Subgraph) -> str:
+    """`{"graph": [{"id", "type", "data", "inEdges", "outEdges"}], "truncated"}` as JSON text.
+
+    Written as text: for 10,000 nodes, building the dicts and encoding them took longer than
+    the graph query itself (rendering in PostgreSQL with json_agg was no faster). Every string
+    is still encoded by json.dumps, once.
+    """
+    dumps = json.dumps
+    quoted = {node.id: dumps(node.ref) for node in subgraph.nodes}
+    ins: dict[int, list[str]] = {}
+    outs: dict[int, list[str]] = {}
     for src, dst, _kind in subgraph.edges:
-        edge = {"origin": refs[src], "destination": refs[dst]}
-        entries[src]["outEdges"].append(edge)
-        entries[dst]["inEdges"].append(edge)
-    return list(entries.values())
+        edge = f'{{"origin":{quoted[src]},"destination":{quoted[dst]}}}'
+        outs.setdefault(src, []).append(edge)
+        ins.setdefault(dst, []).append(edge)
+    namespaces: dict[str, str] = {}
+    parts = []
+    for node in subgraph.nodes:
+        if node.namespace not in namespaces:
+            namespaces[node.namespace] = dumps(node.namespace)
+        parts.append(
+            f'{{"id":{quoted[node.id]},"type":{dumps(node_ids.node_type(node.kind))},'
+            f'"data":{{"kind":{dumps(node.kind)},"objectId":{node.object_id},'
+            f'"namespace":{namespaces[node.namespace]},"label":{dumps(node.label)}}},'
+            f'"inEdges":[{",".join(ins.get(node.id, ()))}],'
+            f'"outEdges":[{",".join(outs.get(node.id, ()))}]}}'
+        )
+    truncated = "true" if subgraph.truncated else "false"
+    return f'{{"graph":[{",".join(parts)}],"truncated":{truncated}}}'
 
 
-def lineage_graph(request) -> Response:
+def lineage_graph(request) -> HttpResponse:
     """GET /api/v1/lineage?nodeId=…&depth=…&direction=upstream|downstream|both&maxNodes=…"""
     direction = request.query_params.get("direction", "both")
     if direction not in DIRECTIONS:
@@ -134,7 +143,7 @@ def lineage_graph(request) -> Response:
     projects = graph.visible_project_ids(request.user)
     start = resolve_node(request.query_params.get("nodeId", ""), projects)
     subgraph = _query(DIRECTIONS[direction], start, depth, max_nodes, projects)
-    return Response({"graph": marquez_graph(subgraph), "truncated": subgraph.truncated})
+    return HttpResponse(marquez_document(subgraph), content_type="application/json")
 
 
 def _by_kind(subgraph: graph.Subgraph) -> dict[str, list[int]]:

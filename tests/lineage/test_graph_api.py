@@ -181,3 +181,9 @@ def test_outsider_gets_404_for_convenience_endpoints(api, pipeline, outsider):
     assert client.get(f"/api/v1/model-versions/{pipeline.v1.pk}/upstream").status_code == 404
     url = f"/api/v1/dataset-versions/{pipeline.raw.pk}/downstream"
     assert client.get(url).status_code == 404
+
+
+def test_labels_with_quotes_and_unicode_stay_valid_json(api, project, member):
+    run = factories.run(project, member, name='daily "features" ✓ \\ back')
+    body = lineage(api.as_user(member), f"run:{run.pk}").json()
+    assert body["graph"][0]["data"]["label"] == f'daily "features" ✓ \\ back #{run.pk}'
