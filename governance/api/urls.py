@@ -1,13 +1,24 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from governance.api import fairness, views
+from governance.api import fairness, monitoring, views
 
 router = SimpleRouter(trailing_slash="/?")
 router.register("transition-requests", views.TransitionRequestViewSet, basename="transitionrequest")
 router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
 router.register("policies", views.PolicyViewSet, basename="policy")
 router.register("fairness-audits", fairness.FairnessAuditViewSet, basename="fairnessaudit")
+router.register(
+    "monitoring/references", monitoring.MonitoringReferenceViewSet, basename="monitoringreference"
+)
+router.register(
+    "monitoring/reports", monitoring.MonitoringReportViewSet, basename="monitoringreport"
+)
+router.register(
+    "monitoring/retraining-tickets",
+    monitoring.RetrainingTicketViewSet,
+    basename="retrainingticket",
+)
 
 urlpatterns = [
     path(

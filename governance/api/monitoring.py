@@ -1,0 +1,145 @@
+"""`/api/v1/monitoring/...`: reference data, production batches (202, checked in a task),
+and the retraining tickets breaches open."""
+
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from governance.models import MonitoringReference, MonitoringReport, RetrainingTicket
+from governance.monitoring import checks
+from registry.api.base import VisibleRelatedField, as_drf_error, require_right
+from registry.choices import ProjectRight
+from registry.models import ModelVersion
+
+PROJECT = "model_version__registered_model__project"
+
+
+class MonitoringReferenceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MonitoringReference
+        fields = [
+            "id",
+            "model_version",
+            "dataset_version",
+            "sha256",
+            "row_count",
+            "columns",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class MonitoringReportSerializer(serializers.ModelSerializer):
+    breaches = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MonitoringReport
+        fields = [
+            "id",
+            "model_version",
+            "reference_dataset_version",
+            "batch_sha256",
+            "row_count",
+            "status",
+            "progress",
+            "error",
+            "levels",
+            "breached",
+            "breaches",
+            "data_drift",
+            "prediction_drift",
+            "performance",
+            "fairness_drift",
+            "thresholds",
+            "scheduled",
+            "created_at",
+            "completed_at",
+        ]
+        read_only_fields = fields
+
+    def get_breaches(self, report) -> list[dict]:
+        return [{"kind": b.kind, "actions": b.actions} for b in report.breaches.all()]
+
+
+class RetrainingTicketSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RetrainingTicket
+        fields = ["id", "model_version", "report", "reason", "status", "created_at"]
+        read_only_fields = fields
+
+
+class UploadSerializer(serializers.Serializer):
+    model_version = VisibleRelatedField(model=ModelVersion)
+    file = serializers.FileField(help_text="CSV or Parquet.")
+
+
+class _UploadViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    parser_classes = [MultiPartParser, FormParser]
+    filterset_fields = ["model_version"]
+    model = None
+    action_function = None
+
+    def get_queryset(self):
+        return self.model.objects.visible_to(self.request.user, ProjectRight.VIEW).select_related(
+            PROJECT
+        )
+
+    def get_serializer_class(self):
+        return UploadSerializer if self.action == "create" else self.output_serializer
+
+    def create(self, request, *args, **kwargs):
+        data = UploadSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        version = data.validated_data["model_version"]
+        require_right(request.user, version.project, ProjectRight.CONTRIBUTE)
+        try:
+            record = type(self).action_function(
+                version, data.validated_data["file"], actor=request.user
+            )
+        except ValidationError as exc:
+            raise as_drf_error(exc) from None
+        record = get_object_or_404(self.get_queryset(), pk=record.pk)
+        return Response(self.output_serializer(record).data, status=self.created_status)
+
+
+class MonitoringReferenceViewSet(_UploadViewSet):
+    """Register the validation data's feature values of a model version (once)."""
+
+    model = MonitoringReference
+    output_serializer = MonitoringReferenceSerializer
+    action_function = checks.register_reference
+    created_status = status.HTTP_201_CREATED
+
+    @extend_schema(request=UploadSerializer, responses={201: MonitoringReferenceSerializer})
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+
+class MonitoringReportViewSet(_UploadViewSet):
+    """Upload a production batch of a production or staging version; it is checked in a task."""
+
+    model = MonitoringReport
+    output_serializer = MonitoringReportSerializer
+    action_function = checks.submit_batch
+    created_status = status.HTTP_202_ACCEPTED
+    filterset_fields = ["model_version", "status"]
+
+    def get_queryset(self):
+        return super().get_queryset().prefetch_related("breaches")
+
+    @extend_schema(request=UploadSerializer, responses={202: MonitoringReportSerializer})
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+
+class RetrainingTicketViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = RetrainingTicketSerializer
+    filterset_fields = ["model_version", "status"]
+
+    def get_queryset(self):
+        return RetrainingTicket.objects.visible_to(
+            self.request.user, ProjectRight.VIEW
+        ).select_related(PROJECT)
