@@ -63,6 +63,9 @@ class MonitoringReference(models.Model):
 
     objects = ProjectScopedQuerySet.as_manager()
 
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
     def __str__(self) -> str:
         return f"monitoring reference of {self.model_version}"
 
@@ -191,6 +194,9 @@ class MonitoringSchedule(models.Model):
     last_run = models.DateTimeField(null=True, blank=True)
 
     objects = ProjectScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
 
     def __str__(self) -> str:
         return f"every {self.interval_hours} h: {self.registered_model}"

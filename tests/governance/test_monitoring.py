@@ -76,16 +76,20 @@ def parquet_file(data: pd.DataFrame, name: str = "batch.parquet") -> SimpleUploa
     return SimpleUploadedFile(name, body.getvalue())
 
 
-@pytest.fixture
-def shop(owner, member, reviewer, compliance, auditor):
+def minimal_project(owner, member, reviewer, compliance, auditor, *, key="shop"):
     """A minimal-risk project: one approval per transition, so a version reaches production
     through the real gates in a few lines."""
-    project = factories.project(owner, key="shop", risk_tier="minimal")
+    project = factories.project(owner, key=key, risk_tier="minimal")
     factories.grant(project, member, ProjectRight.VIEW, ProjectRight.CONTRIBUTE)
     factories.grant(project, reviewer, ProjectRight.VIEW, ProjectRight.REVIEW)
     factories.grant(project, compliance, ProjectRight.VIEW, ProjectRight.REVIEW)
     factories.grant(project, auditor, ProjectRight.VIEW)
     return project
+
+
+@pytest.fixture
+def shop(owner, member, reviewer, compliance, auditor):
+    return minimal_project(owner, member, reviewer, compliance, auditor)
 
 
 def validated_version(project, owner, *, model=None, derived_from=None, train=None):
@@ -120,12 +124,16 @@ def to_production(version, *, owner, reviewer):
     return version
 
 
-@pytest.fixture
-def deployed(shop, owner, reviewer):
-    """A production version of `shop` with its reference data registered."""
-    version = to_production(validated_version(shop, owner), owner=owner, reviewer=reviewer)
+def deploy(project, owner, reviewer):
+    """A production version of `project` with its reference data registered."""
+    version = to_production(validated_version(project, owner), owner=owner, reviewer=reviewer)
     checks.register_reference(version, csv_file(frame(0), "reference.csv"), actor=owner)
     return version
+
+
+@pytest.fixture
+def deployed(shop, owner, reviewer):
+    return deploy(shop, owner, reviewer)
 
 
 def check(version, data: pd.DataFrame, *, actor, capture) -> MonitoringReport:
