@@ -1,18 +1,30 @@
 """`/api/v1/monitoring/...`: reference data, production batches (202, checked in a task),
-and the retraining tickets breaches open."""
+the retraining tickets breaches open, and `/api/v1/change-control-plans/`."""
 
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from governance.models import MonitoringReference, MonitoringReport, RetrainingTicket
-from governance.monitoring import checks
-from registry.api.base import VisibleRelatedField, as_drf_error, require_right
+from governance.api.serializers import PasswordSerializer
+from governance.models import (
+    ChangeControlPlan,
+    MonitoringReference,
+    MonitoringReport,
+    RetrainingTicket,
+)
+from governance.monitoring import checks, plans
+from registry.api.base import (
+    VisibleRelatedField,
+    VisibleSlugRelatedField,
+    as_drf_error,
+    require_right,
+)
 from registry.choices import ProjectRight
-from registry.models import ModelVersion
+from registry.models import ModelVersion, Project
 
 PROJECT = "model_version__registered_model__project"
 
@@ -143,3 +155,73 @@ class RetrainingTicketViewSet(viewsets.ReadOnlyModelViewSet):
         return RetrainingTicket.objects.visible_to(
             self.request.user, ProjectRight.VIEW
         ).select_related(PROJECT)
+
+
+class ChangeControlPlanSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="key", read_only=True)
+
+    class Meta:
+        model = ChangeControlPlan
+        fields = [
+            "id",
+            "project",
+            "version",
+            "status",
+            "description",
+            "allowed_modifications",
+            "protocol",
+            "impact_assessment",
+            "created_at",
+            "approved_by_name",
+            "approved_at",
+            "record_sha256",
+        ]
+        read_only_fields = fields
+
+
+class ChangeControlPlanRequestSerializer(serializers.Serializer):
+    project = VisibleSlugRelatedField(model=Project, slug_field="key")
+    description = serializers.CharField()
+    allowed_modifications = serializers.JSONField(default=dict)
+    protocol = serializers.JSONField(default=dict)
+    impact_assessment = serializers.CharField()
+
+
+class ChangeControlPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """A project's change-control plans: contributors propose versions, a compliance officer
+    approves one with their signature."""
+
+    filterset_fields = ["status"]
+
+    def get_queryset(self):
+        return ChangeControlPlan.objects.visible_to(
+            self.request.user, ProjectRight.VIEW
+        ).select_related("project")
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return ChangeControlPlanRequestSerializer
+        if self.action == "approve":
+            return PasswordSerializer
+        return ChangeControlPlanSerializer
+
+    @extend_schema(
+        request=ChangeControlPlanRequestSerializer, responses={201: ChangeControlPlanSerializer}
+    )
+    def create(self, request, *args, **kwargs):
+        data = ChangeControlPlanRequestSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        plan = plans.propose_plan(values.pop("project"), actor=request.user, **values)
+        return Response(ChangeControlPlanSerializer(plan).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=PasswordSerializer, responses=ChangeControlPlanSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        plan = self.get_object()
+        data = PasswordSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        plan = plans.approve_plan(
+            plan, signer=request.user, http_request=request._request, **data.validated_data
+        )
+        return Response(ChangeControlPlanSerializer(plan).data)

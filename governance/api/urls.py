@@ -15,6 +15,9 @@ router.register(
     "monitoring/reports", monitoring.MonitoringReportViewSet, basename="monitoringreport"
 )
 router.register(
+    "change-control-plans", monitoring.ChangeControlPlanViewSet, basename="changecontrolplan"
+)
+router.register(
     "monitoring/retraining-tickets",
     monitoring.RetrainingTicketViewSet,
     basename="retrainingticket",

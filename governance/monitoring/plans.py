@@ -104,9 +104,13 @@ def plan_record(plan: ChangeControlPlan) -> dict:
     }
 
 
-def approve_plan(plan, *, signer, password: str, comment: str = "") -> ChangeControlPlan:
+def approve_plan(
+    plan, *, signer, password: str, comment: str = "", http_request=None
+) -> ChangeControlPlan:
     """A compliance officer (not the author) signs a draft plan, which approves it."""
-    confirm_password(signer, password)  # outside the transaction: a failure must be counted
+    confirm_password(
+        signer, password, http_request
+    )  # outside the transaction: a failure must be counted
     with transaction.atomic():
         plan = ChangeControlPlan.objects.select_for_update().get(pk=plan.pk)
         if plan.status != PlanStatus.DRAFT:

@@ -241,3 +241,76 @@ def test_plans_are_versioned_and_validated(shop, owner):
             protocol={},
             impact_assessment=" ",
         )
+
+
+# --- API -------------------------------------------------------------------------------------
+
+PLANS = "/api/v1/change-control-plans/"
+
+
+def test_plan_proposed_and_approved_through_the_api(api, shop, owner, compliance):
+    body = {
+        "project": shop.key,
+        "description": "Retrain monthly",
+        "allowed_modifications": {"same_framework": True},
+        "protocol": PROTOCOL,
+        "impact_assessment": "Unchanged risk.",
+    }
+    response = api.as_user(owner).post(PLANS, body, format="json")
+    assert response.status_code == 201, response.content
+    plan_id = response.json()["id"]
+    assert response.json()["status"] == "draft"
+    wrong = api.as_user(compliance).post(
+        f"{PLANS}{plan_id}/approve/", {"password": "wrong"}, format="json"
+    )
+    assert wrong.status_code == 403
+    response = api.as_user(compliance).post(
+        f"{PLANS}{plan_id}/approve/", {"password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "approved"
+    assert response.json()["approved_by_name"] == "Casey Tester"
+
+
+def test_bad_protocol_is_refused_through_the_api(api, shop, owner):
+    body = {
+        "project": shop.key,
+        "description": "d",
+        "protocol": {"checks": ["vibes"]},
+        "impact_assessment": "i",
+    }
+    response = api.as_user(owner).post(PLANS, body, format="json")
+    assert response.status_code == 409
+    assert "vibes" in str(response.json())
+
+
+def test_outsider_gets_404_for_a_plan(api, plan, outsider, django_assert_max_num_queries):
+    client = api.as_user(outsider)
+    assert client.get(f"{PLANS}{plan.pk}/").status_code == 404
+    with django_assert_max_num_queries(8):
+        assert client.get(PLANS).json()["count"] == 0
+    response = client.post(
+        PLANS,
+        {"project": "shop", "description": "d", "impact_assessment": "i"},
+        format="json",
+    )
+    assert response.status_code == 400
+
+
+def test_plan_list_costs_a_constant_number_of_queries(
+    api, shop, owner, auditor, django_assert_max_num_queries
+):
+    for n in range(4):
+        plans.propose_plan(
+            shop,
+            actor=owner,
+            description=f"plan {n}",
+            allowed_modifications={},
+            protocol={},
+            impact_assessment="i",
+        )
+    client = api.as_user(auditor)
+    client.get(PLANS)  # the first request of a client also opens its session
+    with django_assert_max_num_queries(6):
+        response = client.get(PLANS)
+    assert response.json()["count"] == 4
