@@ -3,7 +3,7 @@ the retraining tickets breaches open, and `/api/v1/change-control-plans/`."""
 
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from governance.api.serializers import PasswordSerializer
 from governance.models import (
     ChangeControlPlan,
+    CheckStatus,
     MonitoringReference,
     MonitoringReport,
     RetrainingTicket,
@@ -44,8 +45,16 @@ class MonitoringReferenceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# Inline enum: CheckStatus has the fairness audit's values, and a shared component name for
+# both would need an ENUM_NAME_OVERRIDES entry in the settings.
+@extend_schema_field({"type": "string", "enum": CheckStatus.values})
+class CheckStatusField(serializers.CharField):
+    pass
+
+
 class MonitoringReportSerializer(serializers.ModelSerializer):
     breaches = serializers.SerializerMethodField()
+    status = CheckStatusField(read_only=True)
 
     class Meta:
         model = MonitoringReport

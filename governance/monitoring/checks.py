@@ -189,6 +189,19 @@ def recheck(report: MonitoringReport, *, actor) -> MonitoringReport:
         )
 
 
+def _read_stored(field_file) -> pd.DataFrame:
+    """A stored table; Parquet on local storage is read from its path, without a bytes copy."""
+    with field_file.open("rb") as handle:
+        head = handle.read(4)
+        if head == b"PAR1" and hasattr(handle, "name") and default_storage.exists(field_file.name):
+            try:
+                return pd.read_parquet(default_storage.path(field_file.name))
+            except NotImplementedError:  # remote storage without a local path
+                pass
+        handle.seek(0)
+        return read_table(handle.read())
+
+
 def _progress(report, **fields) -> None:
     MonitoringReport.objects.filter(pk=report.pk).update(**fields)
 
@@ -281,10 +294,8 @@ def run(report_id: int) -> MonitoringReport:
     _progress(report, status=CheckStatus.RUNNING, progress=5)
     thresholds = report.thresholds
     try:
-        with report.reference.file.open("rb") as handle:
-            reference = read_table(handle.read())
-        with report.batch.open("rb") as handle:
-            batch = read_table(handle.read())
+        reference = _read_stored(report.reference.file)
+        batch = _read_stored(report.batch)
         _progress(report, progress=30)
         features = [c for c in reference.columns if c not in OUTPUT_COLUMNS]
         data = drift.feature_drift(
