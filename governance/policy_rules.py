@@ -123,7 +123,14 @@ def rule_for(definition: dict, source: str, target: str) -> dict | None:
 def monitoring_settings(definition: dict) -> dict:
     """The policy's monitoring settings, with the defaults for anything it does not name."""
     given = definition.get("settings", {}).get("monitoring", {})
-    return {**copy.deepcopy(DEFAULT_MONITORING), **given}
+    merged = copy.deepcopy(DEFAULT_MONITORING)
+    for key, value in given.items():
+        # Threshold groups merge per test, so a policy may set only the PSI limits.
+        if key in ("data_drift", "performance") and isinstance(value, dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def _approvals(count, *, compliance=False):

@@ -23,7 +23,11 @@ from governance.models import (
 )
 from governance.monitoring import checks
 from governance.monitoring.drift import DEFAULT_DRIFT_THRESHOLDS
-from governance.policy_rules import default_definition, monitoring_settings
+from governance.policy_rules import (
+    default_definition,
+    monitoring_settings,
+    validate_definition,
+)
 from governance.tasks import run_monitoring_check_task
 from registry import services as registry
 from registry.choices import ProjectRight
@@ -314,6 +318,17 @@ def test_shipped_high_risk_policy_suspends_on_breach_and_minimal_does_not():
 
 def test_policy_without_monitoring_settings_gets_the_defaults():
     assert monitoring_settings({"settings": {}})["data_drift"] == DEFAULT_DRIFT_THRESHOLDS
+    partial = {"settings": {"monitoring": {"data_drift": {"psi": {"warn": 0.2, "breach": 0.3}}}}}
+    merged = monitoring_settings(partial)["data_drift"]
+    assert merged["psi"] == {"warn": 0.2, "breach": 0.3}
+    assert merged["p_value"] == DEFAULT_DRIFT_THRESHOLDS["p_value"]
+
+
+def test_policy_with_an_unknown_breach_action_is_invalid():
+    definition = default_definition("minimal")
+    definition["settings"]["monitoring"]["on_breach"] = ["page the CEO"]
+    with pytest.raises(ValueError, match="unknown breach action"):
+        validate_definition(definition)
 
 
 def test_upload_for_a_development_version_is_refused(shop, owner):
