@@ -15,6 +15,7 @@ from governance.models import (
     CheckStatus,
     MonitoringReference,
     MonitoringReport,
+    MonitoringSchedule,
     RetrainingTicket,
 )
 from governance.monitoring import checks, plans
@@ -25,7 +26,7 @@ from registry.api.base import (
     require_right,
 )
 from registry.choices import ProjectRight
-from registry.models import ModelVersion, Project
+from registry.models import ModelVersion, Project, RegisteredModel
 
 PROJECT = "model_version__registered_model__project"
 
@@ -234,3 +235,46 @@ class ChangeControlPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVi
             plan, signer=request.user, http_request=request._request, **data.validated_data
         )
         return Response(ChangeControlPlanSerializer(plan).data)
+
+
+class MonitoringScheduleSerializer(serializers.ModelSerializer):
+    registered_model = VisibleRelatedField(model=RegisteredModel)
+    interval_hours = serializers.IntegerField(min_value=1, max_value=24 * 366)
+
+    class Meta:
+        model = MonitoringSchedule
+        fields = ["id", "registered_model", "interval_hours", "last_run"]
+        read_only_fields = ["last_run"]
+
+
+class MonitoringScheduleViewSet(
+    mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
+):
+    """How often a model's production versions are re-checked (one schedule per model)."""
+
+    serializer_class = MonitoringScheduleSerializer
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return MonitoringSchedule.objects.visible_to(
+            self.request.user, ProjectRight.VIEW
+        ).select_related("registered_model__project")
+
+    def perform_create(self, serializer):
+        model = serializer.validated_data["registered_model"]
+        require_right(self.request.user, model.project, ProjectRight.MANAGE)
+        if MonitoringSchedule.objects.filter(registered_model=model).exists():
+            raise serializers.ValidationError(
+                {"registered_model": f"{model} already has a schedule; change it instead"}
+            )
+        serializer.save()
+
+    def perform_update(self, serializer):
+        require_right(
+            self.request.user, serializer.instance.registered_model.project, ProjectRight.MANAGE
+        )
+        if serializer.validated_data.get(
+            "registered_model", serializer.instance.registered_model
+        ) != (serializer.instance.registered_model):
+            raise serializers.ValidationError({"registered_model": "a schedule cannot move"})
+        serializer.save()

@@ -15,6 +15,9 @@ router.register(
     "monitoring/reports", monitoring.MonitoringReportViewSet, basename="monitoringreport"
 )
 router.register(
+    "monitoring/schedules", monitoring.MonitoringScheduleViewSet, basename="monitoringschedule"
+)
+router.register(
     "change-control-plans", monitoring.ChangeControlPlanViewSet, basename="changecontrolplan"
 )
 router.register(

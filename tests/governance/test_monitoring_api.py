@@ -149,3 +149,32 @@ def test_scheduled_task_rechecks_the_latest_batch_of_due_models(deployed, owner)
 def test_beat_schedule_runs_the_monitoring_task(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["scheduled-monitoring"]
     assert entry["task"] == run_scheduled_monitoring_task.name
+
+
+SCHEDULES = "/api/v1/monitoring/schedules/"
+
+
+def test_project_manager_sets_a_models_schedule(api, deployed, owner, member):
+    body = {"registered_model": deployed.registered_model_id, "interval_hours": 12}
+    assert api.as_user(member).post(SCHEDULES, body, format="json").status_code == 403
+    response = api.as_user(owner).post(SCHEDULES, body, format="json")
+    assert response.status_code == 201, response.content
+    assert api.as_user(owner).post(SCHEDULES, body, format="json").status_code == 400
+    schedule_id = response.json()["id"]
+    response = api.as_user(owner).patch(
+        f"{SCHEDULES}{schedule_id}/", {"interval_hours": 6}, format="json"
+    )
+    assert response.status_code == 200
+    assert MonitoringSchedule.objects.get().interval_hours == 6
+    bad = api.as_user(owner).patch(f"{SCHEDULES}{schedule_id}/", {"interval_hours": 0})
+    assert bad.status_code == 400
+
+
+def test_outsider_gets_404_for_a_schedule(api, deployed, outsider, django_assert_max_num_queries):
+    schedule = MonitoringSchedule.objects.create(
+        registered_model=deployed.registered_model, interval_hours=24
+    )
+    client = api.as_user(outsider)
+    assert client.get(f"{SCHEDULES}{schedule.pk}/").status_code == 404
+    with django_assert_max_num_queries(8):
+        assert client.get(SCHEDULES).json()["count"] == 0
