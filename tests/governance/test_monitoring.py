@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from scipy import stats
 
 from governance import policies, transitions
+from governance.audit_chain import verify
 from governance.choices import AuditAction, RequestStatus
 from governance.models import (
     AuditEvent,
@@ -240,7 +242,7 @@ def test_reference_is_the_validated_dataset_version(deployed):
 
 def test_reference_with_the_wrong_row_count_is_refused(shop, owner, reviewer):
     version = validated_version(shop, owner)
-    with pytest.raises(Exception, match="rows, but"):
+    with pytest.raises(ValidationError, match="rows, but"):
         checks.register_reference(version, csv_file(frame(0, rows=10)), actor=owner)
 
 
@@ -274,6 +276,7 @@ def test_breach_actions_fire_exactly_once(
         "performance",
     ]
     assert {e.object_id for e in events} == {str(report.pk)}
+    assert verify().valid
 
 
 def bind_custom_policy(project, *, author, compliance, **monitoring):
@@ -333,6 +336,6 @@ def test_policy_with_an_unknown_breach_action_is_invalid():
 
 def test_upload_for_a_development_version_is_refused(shop, owner):
     version = validated_version(shop, owner)
-    with pytest.raises(Exception, match="only production and staging"):
+    with pytest.raises(ValidationError, match="only production and staging"):
         checks.submit_batch(version, csv_file(frame(1)), actor=owner)
     assert not MonitoringReport.objects.exists()
