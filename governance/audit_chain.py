@@ -210,9 +210,10 @@ _PROBLEMS = {
     "columns": "its columns differ from its hashed content (the event was altered)",
 }
 _VERIFY_SQL = f"""
-WITH ordered AS (
+WITH ordered AS MATERIALIZED (
     SELECT e.*, row_number() OVER (ORDER BY sequence) AS expected,
-           lag(hash, 1, %(genesis)s) OVER (ORDER BY sequence) AS previous
+           lag(hash, 1, %(genesis)s) OVER (ORDER BY sequence) AS previous,
+           payload::jsonb AS p
     FROM {AuditEvent._meta.db_table} e
 ), judged AS (
     SELECT expected, CASE
@@ -230,7 +231,7 @@ WITH ordered AS (
           OR p->>'object_id' IS DISTINCT FROM object_id
           OR (p->>'project_id')::bigint IS DISTINCT FROM project_id THEN 'columns'
     END AS problem
-    FROM ordered, LATERAL (SELECT payload::jsonb AS p) parsed
+    FROM ordered
 )
 SELECT expected, problem, (SELECT count(*) FROM ordered),
        (SELECT hash FROM ordered ORDER BY sequence DESC LIMIT 1)
