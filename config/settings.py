@@ -188,6 +188,18 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StageEnum": "registry.choices.Stage",
         "LevelEnum": "registry.choices.Level",
+        "RunKindEnum": "lineage.choices.RunKind",
+        "RunStatusEnum": "lineage.choices.RunStatus",
+        "NodeKindEnum": "lineage.choices.NodeKind",
+        "EdgeKindEnum": "lineage.choices.EdgeKind",
+        "RequestStatusEnum": "governance.choices.RequestStatus",
+        "PolicyStatusEnum": "governance.choices.PolicyStatus",
+        "ExportKindEnum": "governance.choices.ExportKind",
+        # Exports, fairness audits and monitoring checks share one task status set.
+        "TaskStatusEnum": "governance.models.fairness.AuditStatus",
+        "MonitoringKindEnum": "governance.models.monitoring.MonitoringKind",
+        "TicketStatusEnum": "governance.models.monitoring.TicketStatus",
+        "PlanStatusEnum": "governance.models.monitoring.PlanStatus",
     },
 }
 

@@ -6,6 +6,8 @@ visible projects, the start node, one graph statement (lineage.graph), and one p
 import json
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, ParseError
 from rest_framework.response import Response
@@ -94,6 +96,15 @@ def _query(function, start: Node, depth, max_nodes, projects) -> graph.Subgraph:
         raise ServiceUnavailable() from None
 
 
+# These views answer in shapes fixed by outside standards (Marquez's lineage graph, OpenLineage
+# events, W3C PROV-JSON), described in their docstrings rather than by a serializer.
+def _free_form(*methods: str) -> dict:
+    return {
+        m: extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+        for m in methods
+    }
+
+
 class ServiceUnavailable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The lineage query took too long; ask for a smaller depth or maxNodes."
@@ -160,6 +171,7 @@ def _start_node(record, kind: str) -> Node:
     return node
 
 
+@extend_schema_view(**_free_form("get"))
 class ModelVersionUpstreamView(APIView):
     """Everything a model version came from: the dataset versions, code versions, runs (with
     their parameters and environments) and earlier model versions upstream of it."""
@@ -225,6 +237,7 @@ class ModelVersionUpstreamView(APIView):
         )
 
 
+@extend_schema_view(**_free_form("get"))
 class DatasetVersionDownstreamView(APIView):
     """Every model version downstream of a dataset version, and whether any is in production."""
 
@@ -283,6 +296,7 @@ def _dataset_version(version: DatasetVersion) -> dict:
     }
 
 
+@extend_schema_view(**_free_form("get"))
 class ProvExportView(APIView):
     """GET /api/v1/lineage/prov?nodeId=… — the node's provenance (its upstream) as PROV-JSON."""
 
@@ -300,6 +314,7 @@ class ProvExportView(APIView):
         return response
 
 
+@extend_schema_view(**_free_form("get", "post"))
 class LineageView(APIView):
     """GET: the lineage graph around a node (Marquez's shape). POST: OpenLineage RunEvents."""
 
@@ -312,6 +327,7 @@ class LineageView(APIView):
         return post_events(request, batch=False)
 
 
+@extend_schema_view(**_free_form("post"))
 class LineageBatchView(APIView):
     """POST a JSON array of OpenLineage RunEvents, applied in one transaction."""
 

@@ -406,9 +406,10 @@ def test_decided_request_shows_no_sign_button(client, reviewer, compliance, pend
 # --- Compliance -------------------------------------------------------------------------------
 
 
-def test_compliance_page_says_exports_are_not_available_yet(client, compliance):
+def test_compliance_page_offers_the_three_exports(client, compliance):
     body = text(page(client, compliance, reverse("governance:compliance")))
-    assert "Exports are not available yet" in body
+    assert "Exports are not available yet" not in body
+    assert "dossier" in body.lower() and "audit" in body.lower() and "fairness" in body.lower()
 
 
 def test_export_request_follows_progress_then_downloads_and_verifies(
