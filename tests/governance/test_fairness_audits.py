@@ -311,3 +311,17 @@ def test_a_finished_audit_is_never_changed_or_deleted(api, project, owner):
     with pytest.raises(FairnessAuditImmutable):
         audit.delete()
     assert FairnessAudit.objects.get(pk=audit.pk).passed is True
+
+
+def test_scores_without_decisions_use_the_policy_threshold(api, project, owner):
+    frame = pd.read_csv(io.BytesIO(audit_csv(fair=False)))
+    # Scores above the policy's 0.5 threshold exactly where the unfair predictions said 1.
+    frame["y_score"] = frame["y_pred"].map({1: 0.8, 0: 0.3})
+    body = frame.drop(columns=["y_pred"]).to_csv(index=False).encode()
+    version, _ = version_with_evidence(project, owner)
+    audit = FairnessAudit.objects.get(pk=upload(api.as_user(owner), version, body).json()["id"])
+    assert audit.status == "done" and audit.config["decision_threshold"] == 0.5
+    groups = {g["group"]: g for g in audit.result["feature_sets"][0]["groups"]}
+    assert groups["f"]["metrics"]["selection_rate"]["value"] == 0.0
+    assert groups["m"]["metrics"]["selection_rate"]["value"] == 0.6
+    assert audit.passed is False
