@@ -6,10 +6,13 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from governance import audit_chain
 from governance.api.serializers import PasswordSerializer
+from governance.choices import AuditAction
 from governance.models import (
     ChangeControlPlan,
     CheckStatus,
@@ -116,6 +119,9 @@ class _UploadViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         data = UploadSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         version = data.validated_data["model_version"]
+        # Roles say what, rights say where: both are needed.
+        if not request.user.has_perm("governance.add_monitoringreport"):
+            raise PermissionDenied("Your role does not allow you to upload monitoring data.")
         require_right(request.user, version.project, ProjectRight.CONTRIBUTE)
         try:
             record = type(self).action_function(
@@ -267,7 +273,15 @@ class MonitoringScheduleViewSet(
             raise serializers.ValidationError(
                 {"registered_model": f"{model} already has a schedule; change it instead"}
             )
-        serializer.save()
+        schedule = serializer.save()
+        audit_chain.record(
+            AuditAction.RECORD_CREATED,
+            target=schedule,
+            actor=self.request.user,
+            after={"interval_hours": schedule.interval_hours},
+            project_id=model.project_id,
+            reason="monitoring schedule set",
+        )
 
     def perform_update(self, serializer):
         require_right(
@@ -277,4 +291,14 @@ class MonitoringScheduleViewSet(
             "registered_model", serializer.instance.registered_model
         ) != (serializer.instance.registered_model):
             raise serializers.ValidationError({"registered_model": "a schedule cannot move"})
-        serializer.save()
+        before = serializer.instance.interval_hours
+        schedule = serializer.save()
+        audit_chain.record(
+            AuditAction.RECORD_UPDATED,
+            target=schedule,
+            actor=self.request.user,
+            before={"interval_hours": before},
+            after={"interval_hours": schedule.interval_hours},
+            project_id=schedule.registered_model.project_id,
+            reason="monitoring schedule changed",
+        )

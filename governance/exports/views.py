@@ -10,7 +10,7 @@ from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.response import Response
 
 from governance.errors import Conflict
@@ -24,6 +24,11 @@ from governance.models import DocumentExport
 from registry.choices import ProjectRight
 
 READ_PERMISSIONS = ("governance.view_documentexport", "governance.add_documentexport")
+
+
+class Gone(APIException):
+    status_code = 410
+    default_detail = "the stored file is missing"
 
 
 class DocumentExportViewSet(
@@ -75,8 +80,16 @@ class DocumentExportViewSet(
         export = self.get_object()
         if not export.is_done:
             raise Conflict(f"{export.document_id} is {export.status}; it has no file yet")
+        try:
+            handle = default_storage.open(export.file.name, "rb")
+        except FileNotFoundError:
+            # The record says a document was made; its file is gone. Say so plainly.
+            raise Gone(
+                f"the stored file of {export.document_id} is missing; run its "
+                "verification and restore it from backup"
+            ) from None
         response = FileResponse(
-            default_storage.open(export.file.name, "rb"),
+            handle,
             as_attachment=True,
             filename=f"{export.document_id}.pdf",
             content_type="application/pdf",
