@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# BROWSER=1 also installs Chromium for the browser tests (CI always does).
+BROWSER ?= 0
 
 .PHONY: run test lint install migrate demo worker system-deps clean
 
@@ -19,10 +21,11 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements.txt -c requirements.lock
 	touch $(STAMP)
 
-# Debian packages some features need (fonts for PDFs, poppler for PDF checks); installed
-# only where missing, and only where apt-get can run.
+# Debian packages some features need (fonts for PDFs, poppler for PDF checks, Chromium for
+# the browser tests in CI or with BROWSER=1); installed only where missing, and only where
+# apt-get can run.
 system-deps:
-	@bash scripts/system-deps.sh
+	@BROWSER=$(BROWSER) bash scripts/system-deps.sh
 
 migrate: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput

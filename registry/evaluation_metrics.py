@@ -25,8 +25,14 @@ def read_predictions(data: bytes) -> tuple[pd.DataFrame, str]:
         raise ValidationError({"predictions": "the file is empty"})
     try:
         frame = pd.read_csv(io.BytesIO(data))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise ValidationError(
+            {"predictions": "not a CSV file: the content is not UTF-8 text"}
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ValidationError({"predictions": f"not a readable CSV file: {exc}"}) from None
+    # A header written as "y_true, y_pred" is meant as y_true and y_pred.
+    frame.columns = [str(column).strip() for column in frame.columns]
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:
         raise ValidationError(
@@ -40,6 +46,17 @@ def read_predictions(data: bytes) -> tuple[pd.DataFrame, str]:
     used = [c for c in ("y_true", "y_pred", "y_score") if c in frame.columns]
     if frame[used].isna().any().any():
         raise ValidationError({"predictions": "y_true, y_pred and y_score may not be empty"})
+    if "y_score" in frame.columns and not pd.api.types.is_numeric_dtype(frame["y_score"]):
+        raise ValidationError({"predictions": "y_score must be a number on every row"})
+    if pd.api.types.is_numeric_dtype(frame["y_true"]) != pd.api.types.is_numeric_dtype(
+        frame["y_pred"]
+    ):
+        raise ValidationError(
+            {
+                "predictions": "y_true and y_pred must use the same kind of labels "
+                "(both numbers or both text)"
+            }
+        )
     return frame, hashlib.sha256(data).hexdigest()
 
 

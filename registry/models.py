@@ -150,6 +150,25 @@ class StageWriteRefused(Exception):
     """A model version's stage was written outside a governance transition."""
 
 
+class ModelVersionQuerySet(ProjectScopedQuerySet):
+    """Model versions. A bulk write of the stage is refused: it would skip save(), so the
+    transition check, the history row and the audit event (DESIGN rule 2)."""
+
+    def update(self, **kwargs):
+        if "stage" in kwargs:
+            raise StageWriteRefused(
+                "the stage of model versions cannot be bulk-updated; request a transition"
+            )
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        if "stage" in fields:
+            raise StageWriteRefused(
+                "the stage of model versions cannot be bulk-updated; request a transition"
+            )
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+
 class ModelVersion(models.Model):
     """One trained artifact of a registered model, with its model card and provenance."""
 
@@ -198,7 +217,7 @@ class ModelVersion(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     history = traced_history()
-    objects = ProjectScopedQuerySet.as_manager()
+    objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["registered_model", "-version"]
@@ -312,10 +331,14 @@ class DatasetVersion(models.Model):
         return self.dataset.project
 
     def clean(self):
-        schema_names = {column["name"] for column in self.schema or []}
-        unknown = [
-            a for a in self.sensitive_attributes or [] if schema_names and a not in schema_names
-        ]
+        # clean() runs even when the fields' own validators failed: check only what they let by.
+        try:
+            validate_schema(self.schema)
+            validate_string_list(self.sensitive_attributes)
+        except ValidationError:
+            return
+        schema_names = {column["name"] for column in self.schema}
+        unknown = [a for a in self.sensitive_attributes if schema_names and a not in schema_names]
         if unknown:
             raise ValidationError(
                 {"sensitive_attributes": f"not columns of the schema: {', '.join(unknown)}"}

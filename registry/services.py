@@ -6,6 +6,7 @@ the caller (API view, admin, page) before it calls an action.
 """
 
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
 from lineage import recording
@@ -57,6 +58,11 @@ def update_project(project: Project, *, actor, reason: str = "", **fields) -> Pr
     if unknown:
         raise ValidationError(dict.fromkeys(unknown, "cannot be changed"))
     project = Project.objects.select_for_update().get(pk=project.pk)
+    new_owner = fields.get("owner")
+    if new_owner is not None and new_owner.pk != project.owner_id:
+        # An owner who cannot see their own project would be an owner in name only (rolled
+        # back with the rest if the change is refused).
+        grant_project_rights(project, new_owner, ProjectRight.values, actor=actor)
     for name, value in fields.items():
         setattr(project, name, value)
     validated_save(project, actor=actor, reason=reason, exclude=["key"])
@@ -121,6 +127,7 @@ def register_model_version(
         raise ValidationError({"derived_from": "must be a version of the same model"})
     locked = RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
     locked.last_version += 1
+    locked._history_user = actor
     locked.save(update_fields=["last_version", "updated_at"])
     version = ModelVersion(
         registered_model=locked,
@@ -204,6 +211,7 @@ def _register_dataset_version(dataset, actor, content_sha256, reason, fields):
     version.version = locked.last_version + 1
     validated_save(version, actor=actor, reason=reason or "dataset version registered")
     locked.last_version = version.version
+    locked._history_user = actor
     locked.save(update_fields=["last_version", "updated_at"])
     recording.add_node(version, project=locked.project)
     return version, True
@@ -225,14 +233,18 @@ def record_evaluation(
 
     With a predictions file (CSV: y_true, y_pred, optional y_score) the metrics and the
     majority-class and random baselines are computed here; any baselines given (e.g. a
-    simple model's) are kept beside them.
+    simple model's) are kept beside them. The file is stored only once everything else is
+    valid, and removed again if the record cannot be written: no orphan uploads.
     """
     require_same_project(model_version.project, dataset_version, field="dataset_version")
+    for name, value in (("metrics", metrics), ("baselines", baselines)):
+        if value is not None and not isinstance(value, dict):
+            raise ValidationError({name: "must be a JSON object"})
     evaluation = Evaluation(
         model_version=model_version,
         dataset_version=dataset_version,
         created_by=actor,
-        metrics=metrics or {},
+        metrics=dict(metrics or {}),
         baselines=dict(baselines or {}),
         notes=notes,
     )
@@ -252,14 +264,20 @@ def record_evaluation(
         evaluation.metrics = {**computed, **evaluation.metrics}
         evaluation.baselines = {**computed_baselines, **evaluation.baselines}
         evaluation.predictions_sha256 = digest
-        predictions.seek(0)
-        evaluation.predictions.save(f"{digest}.csv", predictions, save=False)
     elif not evaluation.metrics:
         raise ValidationError({"metrics": "give the metrics or upload the predictions"})
-    validated_save(
-        evaluation, actor=actor, reason=reason or "evaluation recorded", exclude=["predictions"]
-    )
-    recording.add_node(evaluation, project=model_version.project)
-    recording.link(model_version, evaluation, EdgeKind.EVALUATED)
-    recording.link(dataset_version, evaluation, EdgeKind.USED)
+    evaluation.full_clean(exclude=["predictions"])
+    if predictions is not None:
+        evaluation.predictions.save(f"{digest}.csv", ContentFile(data), save=False)
+    try:
+        validated_save(
+            evaluation, actor=actor, reason=reason or "evaluation recorded", exclude=["predictions"]
+        )
+        recording.add_node(evaluation, project=model_version.project)
+        recording.link(model_version, evaluation, EdgeKind.EVALUATED)
+        recording.link(dataset_version, evaluation, EdgeKind.USED)
+    except BaseException:
+        if evaluation.predictions:
+            evaluation.predictions.delete(save=False)
+        raise
     return evaluation

@@ -2,6 +2,10 @@
 # Installs the Debian packages Stagegate's features need, when missing and when we can.
 set -euo pipefail
 packages=(fonts-dejavu-core poppler-utils)
+# Chromium for the browser tests: in CI, or when asked for (`make test BROWSER=1`).
+if [ -n "${CI:-}" ] || [ "${BROWSER:-0}" = 1 ]; then
+  packages+=(chromium chromium-driver)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -13,5 +17,5 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
 elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then
   sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 else
-  echo "note: missing system packages ${missing[*]}; PDF tests will skip" >&2
+  echo "note: missing system packages ${missing[*]}; PDF and browser tests will skip" >&2
 fi

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from lineage import services
 from lineage.models import CodeVersion, Run
-from registry.api.base import VisibleRelatedField, VisibleSlugRelatedField
+from registry.api.base import FixedFieldsMixin, VisibleRelatedField, VisibleSlugRelatedField
 from registry.models import DatasetVersion, ModelVersion, Project
 
 
@@ -41,7 +41,17 @@ class CodeVersionSerializer(serializers.ModelSerializer):
         )
 
 
-class RunSerializer(serializers.ModelSerializer):
+class RunSerializer(FixedFieldsMixin, serializers.ModelSerializer):
+    fixed_fields = (
+        "project",
+        "name",
+        "kind",
+        "code_version",
+        "parent",
+        "parameters",
+        "environment",
+    )
+    fixed_message = "cannot be changed after the run is recorded"
     project = VisibleSlugRelatedField(model=Project, slug_field="key")
     code_version = VisibleRelatedField(model=CodeVersion, required=False, allow_null=True)
     parent = VisibleRelatedField(model=Run, required=False, allow_null=True)
@@ -86,33 +96,6 @@ class RunSerializer(serializers.ModelSerializer):
         )
 
     def update(self, instance, validated_data):
-        fixed = [
-            name
-            for name in (
-                "project",
-                "name",
-                "kind",
-                "code_version",
-                "parent",
-                "parameters",
-                "environment",
-            )
-            if name in validated_data and validated_data[name] != getattr(instance, name)
-        ]
-        if fixed:
-            raise serializers.ValidationError(
-                dict.fromkeys(fixed, "cannot be changed after the run is recorded")
-            )
-        for name in (
-            "project",
-            "name",
-            "kind",
-            "code_version",
-            "parent",
-            "parameters",
-            "environment",
-        ):
-            validated_data.pop(name, None)
         return services.update_run(
-            instance, actor=_actor(self), reason=_reason(self), **validated_data
+            instance, actor=_actor(self), reason=_reason(self), **self.changeable(validated_data)
         )

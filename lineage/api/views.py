@@ -17,6 +17,9 @@ class CodeVersionFilter(django_filters.FilterSet):
 
 class RunFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="project__key")
+    # By id, not ModelChoiceFilter: see registry/api/filters.py (no existence oracle).
+    code_version = django_filters.NumberFilter(field_name="code_version_id")
+    parent = django_filters.NumberFilter(field_name="parent_id")
 
     class Meta:
         model = Run
@@ -29,6 +32,7 @@ class CodeVersionViewSet(ScopedViewSet):
     model = CodeVersion
     serializer_class = serializers.CodeVersionSerializer
     filterset_class = CodeVersionFilter
+    search_fields = ["repository_url", "commit_sha", "branch", "path"]
     ordering_fields = ["created_at"]
     http_method_names = ["get", "post", "head", "options"]
 

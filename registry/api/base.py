@@ -36,6 +36,12 @@ class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
 class VisibleSlugRelatedField(serializers.SlugRelatedField):
     """A reference by key (e.g. a project's key) to a record the user may see."""
 
+    default_error_messages = {
+        "does_not_exist": (
+            "No record with {slug_name} {value} exists (or it is not visible to you)."
+        ),
+    }
+
     def __init__(self, model=None, **kwargs):
         self.model = model
         if not kwargs.get("read_only"):
@@ -45,6 +51,33 @@ class VisibleSlugRelatedField(serializers.SlugRelatedField):
     def get_queryset(self):
         request = self.context.get("request")
         return self.model.objects.visible_to(getattr(request, "user", None), ProjectRight.VIEW)
+
+
+class FixedFieldsMixin:
+    """Refuses a change to the fields a record keeps once registered: a 400 naming each one.
+
+    Checked in validate(), so the error has the same shape as every other field error;
+    update() then drops the (unchanged) fixed fields before calling the action.
+    """
+
+    fixed_fields: tuple[str, ...] = ()
+    fixed_message = "cannot be changed after registration"
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if self.instance is not None:
+            changed = [
+                name
+                for name in self.fixed_fields
+                if name in attrs and attrs[name] != getattr(self.instance, name)
+            ]
+            if changed:
+                raise serializers.ValidationError(dict.fromkeys(changed, self.fixed_message))
+        return attrs
+
+    def changeable(self, validated_data: dict) -> dict:
+        """The validated data without the fixed fields."""
+        return {k: v for k, v in validated_data.items() if k not in self.fixed_fields}
 
 
 def require_right(user, project, action: str) -> None:

@@ -1,4 +1,9 @@
-"""Query-string filters of the registry's list endpoints."""
+"""Query-string filters of the registry's list endpoints.
+
+References to other records filter by id (`NumberFilter`), never by django-filter's default
+`ModelChoiceFilter`: that one validates the id against every row of the table, so a 400 for
+an unknown id and a 200 for an invisible one would tell an outsider which ids exist.
+"""
 
 import django_filters
 
@@ -26,6 +31,8 @@ class ModelVersionFilter(django_filters.FilterSet):
     model = django_filters.NumberFilter(field_name="registered_model_id")
     model_name = django_filters.CharFilter(field_name="registered_model__name")
     stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
+    run = django_filters.NumberFilter(field_name="run_id")
+    derived_from = django_filters.NumberFilter(field_name="derived_from_id")
 
     class Meta:
         model = ModelVersion
@@ -42,6 +49,7 @@ class DatasetFilter(django_filters.FilterSet):
 
 class DatasetVersionFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="dataset__project__key")
+    dataset = django_filters.NumberFilter(field_name="dataset_id")
     split = django_filters.ChoiceFilter(choices=Split.choices)
 
     class Meta:
@@ -51,6 +59,8 @@ class DatasetVersionFilter(django_filters.FilterSet):
 
 class EvaluationFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="model_version__registered_model__project__key")
+    model_version = django_filters.NumberFilter(field_name="model_version_id")
+    dataset_version = django_filters.NumberFilter(field_name="dataset_version_id")
 
     class Meta:
         model = Evaluation

