@@ -446,6 +446,17 @@ def test_binding_a_draft_policy_is_409(world, gov):
     assert response.status_code == 409
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["data scientist", "compliance officer", "admin"])
+def test_binding_to_an_invisible_project_answers_like_a_missing_one(world, gov, role):
+    client = _client(world, role)
+    url = reverse("policy-bind", args=[gov.default_high.pk])
+    invisible = client.post(url, {"project": U}, format="json")
+    missing = client.post(url, {"project": "nowhere"}, format="json")
+    assert invisible.status_code == missing.status_code == 404
+    assert invisible.json() == missing.json()
+
+
 # --- lists, counts and filters never leak ----------------------------------------------
 
 
