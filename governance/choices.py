@@ -55,3 +55,18 @@ class PolicyStatus(models.TextChoices):
     DRAFT = "draft", "Draft (awaiting a compliance officer's signature)"
     APPROVED = "approved", "Approved"
     RETIRED = "retired", "Retired"
+
+
+class ExportKind(models.TextChoices):
+    """The documents Stagegate exports as PDF/A-3b with their machine-readable record."""
+
+    DOSSIER = "dossier", "Model dossier"
+    AUDIT_TRAIL = "audit_trail", "Audit-trail report"
+    FAIRNESS = "fairness", "Fairness report"
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"

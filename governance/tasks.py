@@ -1,9 +1,11 @@
-"""Celery tasks of the governance app. Each receives the actor and request id and acts as them."""
+"""Celery tasks of the governance app (a worker's autodiscovery looks here). Each receives the
+actor and request id and acts as them."""
 
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
 from config.request_context import acting_as
+from governance.exports.tasks import render_export  # noqa: F401 - found by autodiscovery
 
 
 @shared_task(acks_late=True)

@@ -123,6 +123,10 @@ class Node(models.Model):
         "registry.Project", on_delete=models.PROTECT, related_name="lineage_nodes"
     )
     label = models.CharField(max_length=500)
+    # The public node id (`dataset:<project>:<name>#<version>`, `run:<id>`, ... see
+    # lineage.node_ids). Stored because the names in it never change, so a graph answer of
+    # 10,000 nodes needs no join per kind to name them.
+    ref = models.CharField(max_length=600, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ProjectScopedQuerySet.as_manager()
@@ -137,10 +141,24 @@ class Node(models.Model):
 
 
 class Edge(models.Model):
-    """A directed provenance link, from cause (`src`) to effect (`dst`). Append-only."""
+    """A directed provenance link, from cause (`src`) to effect (`dst`). Append-only.
 
-    src = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="out_edges")
-    dst = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="in_edges")
+    The projects of both ends are copied onto the edge (nodes never change project), so a walk
+    can keep to the projects a user may see by reading the edge index alone: the covering
+    indexes give each direction the next node and its project without touching the node table.
+    """
+
+    # Indexed by the covering indexes below, whose first columns they are.
+    src = models.ForeignKey(
+        Node, on_delete=models.PROTECT, related_name="out_edges", db_index=False
+    )
+    dst = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="in_edges", db_index=False)
+    src_project = models.ForeignKey(
+        "registry.Project", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    dst_project = models.ForeignKey(
+        "registry.Project", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     kind = models.CharField(max_length=16, choices=EdgeKind.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -150,8 +168,38 @@ class Edge(models.Model):
             models.CheckConstraint(condition=~models.Q(src=models.F("dst")), name="no_self_edge"),
         ]
         indexes = [
-            models.Index(fields=["dst", "src"], name="edge_dst_src"),
+            models.Index(fields=["src", "dst"], include=["dst_project"], name="edge_src_dst"),
+            models.Index(fields=["dst", "src"], include=["src_project"], name="edge_dst_src"),
         ]
 
     def __str__(self) -> str:
         return f"{self.src} -{self.kind}-> {self.dst}"
+
+
+class ReceivedEvent(models.Model):
+    """An OpenLineage RunEvent as it was received, kept once per (runId, eventType, eventTime).
+
+    The unique key makes ingestion idempotent: a client that retries a POST (openlineage-python
+    retries on 5xx and timeouts) does not apply the same event twice.
+    """
+
+    run_uuid = models.UUIDField()
+    event_type = models.CharField(max_length=16)
+    event_time = models.DateTimeField()
+    run = models.ForeignKey(Run, on_delete=models.PROTECT, related_name="openlineage_events")
+    payload = models.JSONField()
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["event_time", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run_uuid", "event_type", "event_time"], name="unique_openlineage_event"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.run_uuid} at {self.event_time.isoformat()}"

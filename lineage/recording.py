@@ -7,6 +7,7 @@ is a directed acyclic graph (a result cannot have been among its own causes).
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from lineage import node_ids
 from lineage.choices import EdgeKind, NodeKind
 from lineage.models import Edge, Node
 
@@ -35,16 +36,28 @@ def register_node_kind(model_label: str, kind: str) -> None:
 
 def add_node(record, *, project, label: str | None = None) -> Node:
     """The node of `record`, created on first use."""
+    kind = node_kind(record)
     node, _ = Node.objects.get_or_create(
-        kind=node_kind(record),
+        kind=kind,
         object_id=record.pk,
-        defaults={"project": project, "label": (label or str(record))[:500]},
+        defaults={
+            "project": project,
+            "label": (label or str(record))[:500],
+            "ref": node_ids.ref_for(kind, record, project),
+        },
     )
+    # Nodes never change: the record keeps its node so that linking it costs no lookup.
+    record._lineage_node = node
     return node
 
 
 def node_of(record) -> Node:
-    return Node.objects.get(kind=node_kind(record), object_id=record.pk)
+    """The node of a record (remembered on the record instance once looked up)."""
+    node = getattr(record, "_lineage_node", None)
+    if node is None or node.object_id != record.pk:
+        node = Node.objects.get(kind=node_kind(record), object_id=record.pk)
+        record._lineage_node = node
+    return node
 
 
 def reaches(src: Node, dst: Node) -> bool:
@@ -69,5 +82,10 @@ def link(cause, effect, kind: str = EdgeKind.USED) -> Edge:
         raise ValidationError(
             f"lineage would contain a cycle: {cause} is already downstream of {effect}"
         )
-    edge, _ = Edge.objects.get_or_create(src=src, dst=dst, kind=kind)
+    edge, _ = Edge.objects.get_or_create(
+        src=src,
+        dst=dst,
+        kind=kind,
+        defaults={"src_project_id": src.project_id, "dst_project_id": dst.project_id},
+    )
     return edge

@@ -1,4 +1,5 @@
 from governance.models.audit import AuditChainHead, AuditEvent
+from governance.models.exports import DocumentExport, ExportImmutable
 from governance.models.fairness import AuditStatus, FairnessAudit
 from governance.models.policies import LifecyclePolicy, PolicyImmutable, ProjectPolicy
 from governance.models.transitions import Signature, SignatureAltered, TransitionRequest
@@ -8,6 +9,8 @@ __all__ = [
     "AuditEvent",
     "AuditStatus",
     "FairnessAudit",
+    "DocumentExport",
+    "ExportImmutable",
     "LifecyclePolicy",
     "PolicyImmutable",
     "ProjectPolicy",

@@ -15,7 +15,9 @@ from rest_framework.test import APIClient
 
 from registry.choices import ProjectRight
 from registry.management.commands.load_demo import RIGHTS_OF_ROLE
+from tests.access.test_export_matrix import URL_NAMES as EXPORT_URL_NAMES
 from tests.access.test_governance_matrix import URL_NAMES as GOVERNANCE_URL_NAMES
+from tests.access.test_lineage_matrix import URL_NAMES as LINEAGE_URL_NAMES
 from tests.access.world import ASSIGNED, RIGHTS_ON_ASSIGNED, UNASSIGNED
 
 V = ProjectRight.VIEW
@@ -167,6 +169,8 @@ def test_every_api_endpoint_is_in_the_matrix():
     in_matrix = (
         {f"{basename}-{kind}" for basename in EXPECTED for kind in ("list", "detail")}
         | set(GOVERNANCE_URL_NAMES.values())
+        | set(LINEAGE_URL_NAMES.values())
+        | set(EXPORT_URL_NAMES.values())
         | set(OTHER_ENDPOINTS)
     )
     found = {name for name, _ in _api_urls()}

@@ -1,0 +1,301 @@
+"""OpenLineage ingestion: RunEvents in, runs / dataset versions / code / edges out."""
+
+import gzip
+import json
+import uuid
+
+import pytest
+
+from lineage.models import CodeVersion, Edge, ReceivedEvent, Run
+from lineage.openlineage import dataset_name
+from registry.models import Dataset, DatasetVersion
+
+pytestmark = pytest.mark.django_db
+
+PRODUCER = "https://github.com/example/pipeline/v1"
+SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def facet(name: str, **fields) -> dict:
+    return {
+        "_producer": PRODUCER,
+        "_schemaURL": f"https://openlineage.io/spec/facets/1-0-0/{name}.json",
+        **fields,
+    }
+
+
+def event(event_type="START", run_id=None, *, minute=0, namespace="credit", **extra) -> dict:
+    body = {
+        "eventType": event_type,
+        "eventTime": f"2026-11-22T10:{minute:02d}:00.000Z",
+        "run": {"runId": run_id or str(uuid.uuid4()), "facets": {}},
+        "job": {"namespace": namespace, "name": "daily_features", "facets": {}},
+        "inputs": [],
+        "outputs": [],
+        "producer": PRODUCER,
+        "schemaURL": SCHEMA_URL,
+    }
+    body.update(extra)
+    return body
+
+
+ORDERS = {
+    "namespace": "postgres://db.example.com:5432",
+    "name": "shop.public.orders",
+    "facets": {
+        "schema": facet(
+            "SchemaDatasetFacet",
+            fields=[{"name": "id", "type": "BIGINT"}, {"name": "amount", "type": "DECIMAL"}],
+        ),
+        "version": facet("DatasetVersionDatasetFacet", datasetVersion="2026-11-22"),
+    },
+}
+FEATURES = {
+    "namespace": "s3://features",
+    "name": "daily/orders.parquet",
+    "facets": {"schema": facet("SchemaDatasetFacet", fields=[{"name": "x", "type": "float"}])},
+    "outputFacets": {"outputStatistics": facet("OutputStatisticsOutputDatasetFacet", rowCount=42)},
+}
+
+
+def post(client, body, path="/api/v1/lineage", **headers):
+    return client.post(path, json.dumps(body), content_type="application/json", **headers)
+
+
+def test_start_then_complete_records_a_run_with_its_data_and_code(api, project, member):
+    client = api.as_user(member)
+    run_id = str(uuid.uuid4())
+    start = event(
+        "START",
+        run_id,
+        inputs=[ORDERS],
+        job={
+            "namespace": "credit",
+            "name": "daily_features",
+            "facets": {
+                "sourceCodeLocation": facet(
+                    "SourceCodeLocationJobFacet",
+                    type="git",
+                    url="https://git.example.com/team/pipeline",
+                    version=COMMIT,
+                    branch="main",
+                    path="jobs/features.py",
+                )
+            },
+        },
+    )
+    response = post(client, start)
+    assert response.status_code == 201, response.json()
+    assert response.json()["result"] == "created"
+    run = Run.objects.get(external_id=run_id)
+    assert (run.name, run.status, run.project) == ("daily_features", "running", project)
+    assert run.started_at.isoformat() == "2026-11-22T10:00:00+00:00"
+    assert run.code_version.commit_sha == COMMIT
+    orders = DatasetVersion.objects.get(
+        dataset__name=dataset_name(ORDERS["namespace"], ORDERS["name"])
+    )
+    assert orders.schema == [{"name": "id", "type": "integer"}, {"name": "amount", "type": "float"}]
+
+    response = post(client, event("COMPLETE", run_id, minute=5, outputs=[FEATURES]))
+    assert response.status_code == 201, response.json()
+    run.refresh_from_db()
+    assert run.status == "completed"
+    assert run.ended_at.isoformat() == "2026-11-22T10:05:00+00:00"
+    assert list(run.input_datasets.all()) == [orders]
+    written = run.output_datasets.get()
+    assert written.row_count == 42
+    assert written.uri == "s3://features/daily/orders.parquet"
+    assert Edge.objects.filter(dst__ref=f"run:{run.pk}").count() == 2  # orders and the code
+    assert Edge.objects.filter(src__ref=f"run:{run.pk}").count() == 1
+
+
+def test_dataset_names_are_project_dataset_names():
+    name = dataset_name("postgres://db:5432", "Shop.Public.Orders")
+    assert name.startswith("shop-public-orders-")
+    assert name != dataset_name("postgres://other:5432", "Shop.Public.Orders")
+
+
+def test_fail_and_abort_set_the_run_status(api, project, member):
+    client = api.as_user(member)
+    failed, aborted = str(uuid.uuid4()), str(uuid.uuid4())
+    post(client, event("FAIL", failed))
+    post(client, event("ABORT", aborted))
+    assert Run.objects.get(external_id=failed).status == "failed"
+    assert Run.objects.get(external_id=aborted).status == "aborted"
+
+
+def test_a_late_start_does_not_reopen_a_completed_run(api, project, member):
+    client = api.as_user(member)
+    run_id = str(uuid.uuid4())
+    post(client, event("COMPLETE", run_id, minute=5))
+    post(client, event("START", run_id, minute=0))
+    assert Run.objects.get(external_id=run_id).status == "completed"
+
+
+def test_same_event_twice_is_applied_once(api, project, member):
+    client = api.as_user(member)
+    body = event("START", inputs=[ORDERS])
+    assert post(client, body).json()["result"] == "created"
+    again = post(client, body)
+    assert again.status_code == 201
+    assert again.json()["result"] == "duplicate"
+    assert ReceivedEvent.objects.count() == 1
+    assert Run.objects.count() == 1
+
+
+def test_dataset_without_version_facet_is_versioned_by_content_hash(api, project, member):
+    client = api.as_user(member)
+    post(client, event("COMPLETE", outputs=[FEATURES]))
+    post(client, event("COMPLETE", outputs=[FEATURES]))
+    changed = {**FEATURES, "facets": {"schema": facet("SchemaDatasetFacet", fields=[])}}
+    post(client, event("COMPLETE", outputs=[changed]))
+    dataset = Dataset.objects.get(name=dataset_name(FEATURES["namespace"], FEATURES["name"]))
+    assert dataset.versions.count() == 2
+
+
+def test_parent_facet_links_the_parent_run(api, project, member):
+    client = api.as_user(member)
+    parent_id, child_id = str(uuid.uuid4()), str(uuid.uuid4())
+    child = event("START", child_id)
+    child["run"]["facets"]["parent"] = facet(
+        "ParentRunFacet",
+        run={"runId": parent_id},
+        job={"namespace": "credit", "name": "nightly_dag"},
+    )
+    assert post(client, child).status_code == 201
+    run = Run.objects.get(external_id=child_id)
+    assert run.parent.external_id == uuid.UUID(parent_id)
+    assert run.parent.name == "nightly_dag"
+    assert Edge.objects.filter(src__ref=f"run:{run.parent.pk}", dst__ref=f"run:{run.pk}").exists()
+
+
+def test_batch_applies_every_event(api, project, member):
+    client = api.as_user(member)
+    run_id = str(uuid.uuid4())
+    body = [event("START", run_id), event("COMPLETE", run_id, minute=1, outputs=[FEATURES])]
+    response = post(client, body, "/api/v1/lineage/batch")
+    assert response.status_code == 201
+    assert [r["result"] for r in response.json()] == ["created", "updated"]
+    assert Run.objects.get(external_id=run_id).status == "completed"
+
+
+def test_gzip_body_is_accepted(api, project, member):
+    client = api.as_user(member)
+    body = gzip.compress(json.dumps(event("START")).encode())
+    response = client.post(
+        "/api/v1/lineage", body, content_type="application/json", HTTP_CONTENT_ENCODING="gzip"
+    )
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda e: e.pop("eventTime"), "'eventTime' is a required property"),
+        (lambda e: e.update(eventTime="yesterday"), "eventTime: must be an RFC 3339"),
+        (lambda e: e.update(eventTime="2026-11-22T10:00:00"), "time zone offset"),
+        (lambda e: e.update(eventType="FINISHED"), "eventType: must be one of"),
+        (lambda e: e["run"].update(runId="run-1"), "run.runId: must be a UUID"),
+        (lambda e: e["run"].pop("runId"), "'runId' is a required property"),
+        (lambda e: e["job"].pop("namespace"), "job: 'namespace' is a required property"),
+        (lambda e: e["job"].update(name=7), "job.name: must be a non-empty string"),
+        (lambda e: e.update(producer="not a uri"), "producer: must be a URI"),
+        (lambda e: e.pop("schemaURL"), "'schemaURL' is a required property"),
+        (lambda e: e.update(inputs={}), "inputs: must be an array"),
+        (lambda e: e.update(outputs=[{"name": "x"}]), "outputs[0]: 'namespace' is a required"),
+        (
+            lambda e: e["run"]["facets"].update(nominalTime={"nominalStartTime": "x"}),
+            "run.facets.nominalTime: '_producer' is a required property",
+        ),
+        (
+            lambda e: e.update(inputs=[{**ORDERS, "facets": {"schema": {"_producer": PRODUCER}}}]),
+            "inputs[0].facets.schema: '_schemaURL' is a required property",
+        ),
+    ],
+)
+def test_invalid_event_is_400_with_the_spec_error_and_stores_nothing(
+    api, project, member, change, message
+):
+    body = event("START", inputs=[ORDERS])
+    change(body)
+    response = post(api.as_user(member), body)
+    assert response.status_code == 400
+    assert any(message in error for error in response.json()["errors"]["0"])
+    assert Run.objects.count() == 0
+    assert Dataset.objects.count() == 0
+
+
+def test_dataset_event_is_refused(api, project, member):
+    body = {
+        "eventTime": "2026-11-22T10:00:00Z",
+        "producer": PRODUCER,
+        "schemaURL": SCHEMA_URL,
+        "dataset": {"namespace": "s3://x", "name": "y"},
+    }
+    response = post(api.as_user(member), body)
+    assert response.status_code == 400
+    assert "only RunEvents" in response.json()["errors"]["0"][0]
+
+
+def test_one_invalid_event_in_a_batch_stores_nothing(api, project, member):
+    good = event("START", inputs=[ORDERS])
+    bad = event("START")
+    bad["run"]["runId"] = "nope"
+    response = post(api.as_user(member), [good, bad], "/api/v1/lineage/batch")
+    assert response.status_code == 400
+    assert "1" in response.json()["errors"]
+    assert Run.objects.count() == 0
+
+
+def test_a_cycle_is_refused_and_nothing_is_stored(api, project, member):
+    # The run reads and writes the very same dataset version: it would be its own cause.
+    body = event("COMPLETE", inputs=[ORDERS], outputs=[ORDERS])
+    response = post(api.as_user(member), body)
+    assert response.status_code == 400
+    assert "cycle" in json.dumps(response.json())
+    assert Run.objects.count() == 0
+    assert DatasetVersion.objects.count() == 0
+
+
+def test_source_code_version_must_be_a_commit(api, project, member):
+    body = event("START")
+    body["job"]["facets"]["sourceCodeLocation"] = facet(
+        "SourceCodeLocationJobFacet", type="git", url="https://git.example.com/x", version="v1.2"
+    )
+    response = post(api.as_user(member), body)
+    assert response.status_code == 400
+    assert "commit SHA" in json.dumps(response.json())
+    assert CodeVersion.objects.count() == 0
+
+
+def test_namespace_must_be_a_visible_project(api, project, other_project, member):
+    client = api.as_user(member)
+    assert post(client, event("START", namespace="secret")).status_code == 404
+    assert post(client, event("START", namespace="nowhere")).status_code == 404
+    assert Run.objects.count() == 0
+
+
+def test_viewer_without_contribute_right_gets_403(api, project, member, outsider):
+    from registry.choices import ProjectRight
+    from tests import factories
+
+    factories.grant(project, outsider, ProjectRight.VIEW)
+    response = post(api.as_user(outsider), event("START"))
+    assert response.status_code == 403
+    assert Run.objects.count() == 0
+
+
+def test_reviewer_role_cannot_post_lineage(api, project, reviewer):
+    assert post(api.as_user(reviewer), event("START")).status_code == 403
+
+
+def test_anonymous_gets_401(api, project):
+    assert post(api, event("START")).status_code == 401
+
+
+def test_body_that_is_not_json_is_400(api, project, member):
+    response = api.as_user(member).post(
+        "/api/v1/lineage", b"{not json", content_type="application/json"
+    )
+    assert response.status_code == 400
