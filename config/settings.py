@@ -201,6 +201,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Each tick queues only the models whose own MonitoringSchedule is due (governance/monitoring).
+CELERY_BEAT_SCHEDULE = {
+    "scheduled-monitoring": {
+        "task": "governance.tasks.run_scheduled_monitoring_task",
+        "schedule": 15 * 60.0,
+    },
+}
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "stagegate@localhost")

@@ -12,12 +12,18 @@ A definition:
         ...
       ],
       "settings": {"baseline_margin": 0.02, "required_model_card_fields": [...],
-                   "request_expiry_days": 30, "fairness": {...}}
+                   "request_expiry_days": 30, "fairness": {...},
+                   "monitoring": {...}, "in_plan_approvals": {...}}
     }
+
+`monitoring` (thresholds and breach actions) and `in_plan_approvals` (the lighter approvals of a
+retrained version inside an approved change-control plan) came later than the first policies:
+a definition without them gets the defaults of :func:`monitoring_settings` and no light path.
 """
 
 import copy
 
+from governance.monitoring.drift import DEFAULT_DECAY_THRESHOLDS, DEFAULT_DRIFT_THRESHOLDS
 from registry.choices import Stage
 from registry.models import ModelVersion
 from registry.roles import Role
@@ -31,6 +37,12 @@ EVIDENCE_CHECKS = (
     "fairness_audit_passed",
 )
 SIGNING_ROLES = (Role.REVIEWER, Role.COMPLIANCE_OFFICER)
+BREACH_ACTIONS = ("notify", "suspend", "retraining_ticket")
+DEFAULT_MONITORING = {
+    "data_drift": DEFAULT_DRIFT_THRESHOLDS,
+    "performance": DEFAULT_DECAY_THRESHOLDS,
+    "on_breach": ["notify", "retraining_ticket"],
+}
 
 
 def validate_definition(definition) -> None:
@@ -80,6 +92,20 @@ def validate_definition(definition) -> None:
     settings = definition.get("settings", {})
     if not isinstance(settings, dict):
         raise ValueError("settings must be an object")
+    monitoring = settings.get("monitoring", {})
+    if not isinstance(monitoring, dict):
+        raise ValueError("settings.monitoring must be an object")
+    bad_actions = [a for a in monitoring.get("on_breach", []) if a not in BREACH_ACTIONS]
+    if bad_actions:
+        raise ValueError(f"unknown breach action(s) {', '.join(map(str, bad_actions))}")
+    light = settings.get("in_plan_approvals")
+    if light is not None and (
+        not isinstance(light, dict)
+        or not isinstance(light.get("count"), int)
+        or light["count"] < 1
+        or any(r not in SIGNING_ROLES for r in light.get("roles", []))
+    ):
+        raise ValueError("in_plan_approvals needs a count of at least 1 and signing roles")
     fields = settings.get("required_model_card_fields", [])
     bad_fields = [f for f in fields if f not in ModelVersion.MODEL_CARD_FIELDS]
     if bad_fields:
@@ -92,6 +118,19 @@ def rule_for(definition: dict, source: str, target: str) -> dict | None:
         if rule["from"] == source and rule["to"] == target:
             return rule
     return None
+
+
+def monitoring_settings(definition: dict) -> dict:
+    """The policy's monitoring settings, with the defaults for anything it does not name."""
+    given = definition.get("settings", {}).get("monitoring", {})
+    merged = copy.deepcopy(DEFAULT_MONITORING)
+    for key, value in given.items():
+        # Threshold groups merge per test, so a policy may set only the PSI limits.
+        if key in ("data_drift", "performance") and isinstance(value, dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def _approvals(count, *, compliance=False):
@@ -152,6 +191,20 @@ def _definition(*, strict: bool, fairness: bool, margin: float, card_fields) -> 
             "baseline_margin": margin,
             "required_model_card_fields": list(card_fields),
             "request_expiry_days": 30,
+            "monitoring": {
+                "data_drift": copy.deepcopy(DEFAULT_DRIFT_THRESHOLDS),
+                "performance": copy.deepcopy(DEFAULT_DECAY_THRESHOLDS),
+                "on_breach": ["notify", "suspend", "retraining_ticket"]
+                if strict
+                else ["notify", "retraining_ticket"],
+            },
+            # A retrained version inside an approved change-control plan (see
+            # governance/monitoring/plans.py) needs only these approvals to reach production.
+            "in_plan_approvals": {
+                "count": 1,
+                "roles": [Role.REVIEWER.value],
+                "compliance_officer_required": False,
+            },
             "fairness": {
                 "required_split": "test",
                 "metrics": [

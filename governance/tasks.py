@@ -17,3 +17,29 @@ def run_fairness_audit_task(audit_id: int, actor_id: int | None = None, request_
     with acting_as(actor, request_id=request_id, reason="fairness audit"):
         audit = audits.run(audit_id)
     return {"id": audit.pk, "status": audit.status, "passed": audit.passed}
+
+
+@shared_task(acks_late=True)
+def run_monitoring_check_task(report_id: int, actor_id: int | None = None, request_id: str = ""):
+    """Check a production batch, then act on its breaches (idempotent: each breach once)."""
+    from governance.monitoring import actions, checks
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    with acting_as(actor, request_id=request_id, reason="monitoring check"):
+        report = checks.run(report_id)
+        breaches = actions.act_on_breaches(report) if report.status == "done" else []
+    return {
+        "id": report.pk,
+        "status": report.status,
+        "levels": report.levels,
+        "breaches": [b.kind for b in breaches],
+    }
+
+
+@shared_task(acks_late=True)
+def run_scheduled_monitoring_task():
+    """Celery beat: re-check the latest batch of each production version whose model has a
+    MonitoringSchedule that is due."""
+    from governance.monitoring import schedules
+
+    return {"queued": schedules.run_due()}

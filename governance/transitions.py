@@ -15,6 +15,7 @@ from governance.choices import AuditAction, RequestStatus, SignatureMeaning
 from governance.errors import Conflict, NotAllowed
 from governance.gates import GateResult, evaluate_evidence
 from governance.models import Signature, TransitionRequest
+from governance.monitoring.plans import change_control_gates, rule_for_version
 from governance.policies import policy_for, role_groups_of
 from governance.policy_rules import rule_for
 from governance.signing import confirm_password, digest, request_record
@@ -69,6 +70,8 @@ def approvals_gate(request) -> GateResult:
 
 def _evaluate(request) -> list[GateResult]:
     evidence = evaluate_evidence(request.model_version, request.rule, _settings(request))
+    # Issue 9: say whether a retrained version is inside its change-control plan (informational).
+    evidence += change_control_gates(request.rule)
     # The approvals gate hashes the record with the fresh evidence, so store that first.
     request.gate_results = [g.as_dict() for g in evidence]
     results = [*evidence, approvals_gate(request)]
@@ -103,6 +106,9 @@ def request_transition(version: ModelVersion, to_stage: str, *, actor, justifica
     rule = rule_for(policy.definition, version.stage, to_stage)
     if rule is None:
         raise Conflict(f"{policy} does not allow {version.stage} → {to_stage}")
+    # Issue 9: a retrained version inside the approved change-control plan takes the policy's
+    # lighter in-plan approvals; any other retrained version keeps the full rule, flagged.
+    rule = rule_for_version(version, rule, policy.definition)
     if TransitionRequest.objects.filter(
         model_version=version, status=RequestStatus.PENDING
     ).exists():

@@ -174,6 +174,7 @@ def test_request_review_approve_and_export_in_a_browser(
         with page.expect_download() as download:
             link.click()
         assert download.value.path().read_bytes()[:5] == b"%PDF-"
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Compliance").click()
     else:
         assert page.get_by_text("Exports are not available yet").first.is_visible()
     page.get_by_role("button", name="Verify the whole chain now").click()

@@ -19,7 +19,7 @@ from lineage.models import Run as StagegateRun
 
 # The live server runs in a thread with a real transaction per request: the test database is
 # flushed afterwards, and the role groups the migrations made are restored by serialization.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
 

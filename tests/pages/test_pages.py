@@ -411,12 +411,21 @@ def test_compliance_page_says_exports_are_not_available_yet(client, compliance):
     assert "Exports are not available yet" in body
 
 
-def test_export_request_says_not_available_yet(client, compliance, version):
-    response = login(client, compliance).post(
-        reverse("governance:export-create"), {"kind": "dossier", "subject": str(version.pk)}
-    )
-    assert response.status_code == 503
-    assert "Exports are not available yet" in text(response)
+def test_export_request_follows_progress_then_downloads_and_verifies(
+    client, compliance, version, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = login(client, compliance).post(
+            reverse("governance:export-create"), {"kind": "dossier", "subject": str(version.pk)}
+        )
+    assert response.status_code == 302
+    status_page = text(client.get(response["Location"]))
+    assert "Status: <strong>done</strong>" in status_page and "Download the PDF" in status_page
+    export_id = response["Location"].rstrip("/").split("/")[-1]
+    download = client.get(f"/api/v1/exports/{export_id}/download/")
+    assert download.status_code == 200 and download["Content-Type"] == "application/pdf"
+    verified = text(client.get(reverse("governance:export-verify", kwargs={"pk": export_id})))
+    assert "matches" in verified.lower()
 
 
 def test_reviewer_gets_403_on_the_compliance_pages(client, reviewer):

@@ -1,0 +1,280 @@
+"""`/api/v1/monitoring/...`: reference data, production batches (202, checked in a task),
+the retraining tickets breaches open, and `/api/v1/change-control-plans/`."""
+
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from governance.api.serializers import PasswordSerializer
+from governance.models import (
+    ChangeControlPlan,
+    CheckStatus,
+    MonitoringReference,
+    MonitoringReport,
+    MonitoringSchedule,
+    RetrainingTicket,
+)
+from governance.monitoring import checks, plans
+from registry.api.base import (
+    VisibleRelatedField,
+    VisibleSlugRelatedField,
+    as_drf_error,
+    require_right,
+)
+from registry.choices import ProjectRight
+from registry.models import ModelVersion, Project, RegisteredModel
+
+PROJECT = "model_version__registered_model__project"
+
+
+class MonitoringReferenceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MonitoringReference
+        fields = [
+            "id",
+            "model_version",
+            "dataset_version",
+            "sha256",
+            "row_count",
+            "columns",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+# Inline enum: CheckStatus has the fairness audit's values, and a shared component name for
+# both would need an ENUM_NAME_OVERRIDES entry in the settings.
+@extend_schema_field({"type": "string", "enum": CheckStatus.values})
+class CheckStatusField(serializers.CharField):
+    pass
+
+
+class MonitoringReportSerializer(serializers.ModelSerializer):
+    breaches = serializers.SerializerMethodField()
+    status = CheckStatusField(read_only=True)
+
+    class Meta:
+        model = MonitoringReport
+        fields = [
+            "id",
+            "model_version",
+            "reference_dataset_version",
+            "batch_sha256",
+            "row_count",
+            "status",
+            "progress",
+            "error",
+            "levels",
+            "breached",
+            "breaches",
+            "data_drift",
+            "prediction_drift",
+            "performance",
+            "fairness_drift",
+            "thresholds",
+            "scheduled",
+            "created_at",
+            "completed_at",
+        ]
+        read_only_fields = fields
+
+    def get_breaches(self, report) -> list[dict]:
+        return [{"kind": b.kind, "actions": b.actions} for b in report.breaches.all()]
+
+
+class RetrainingTicketSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RetrainingTicket
+        fields = ["id", "model_version", "report", "reason", "status", "created_at"]
+        read_only_fields = fields
+
+
+class UploadSerializer(serializers.Serializer):
+    model_version = VisibleRelatedField(model=ModelVersion)
+    file = serializers.FileField(help_text="CSV or Parquet.")
+
+
+class _UploadViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    parser_classes = [MultiPartParser, FormParser]
+    filterset_fields = ["model_version"]
+    model = None
+    action_function = None
+
+    def get_queryset(self):
+        return self.model.objects.visible_to(self.request.user, ProjectRight.VIEW).select_related(
+            PROJECT
+        )
+
+    def get_serializer_class(self):
+        return UploadSerializer if self.action == "create" else self.output_serializer
+
+    def create(self, request, *args, **kwargs):
+        data = UploadSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        version = data.validated_data["model_version"]
+        require_right(request.user, version.project, ProjectRight.CONTRIBUTE)
+        try:
+            record = type(self).action_function(
+                version, data.validated_data["file"], actor=request.user
+            )
+        except ValidationError as exc:
+            raise as_drf_error(exc) from None
+        record = get_object_or_404(self.get_queryset(), pk=record.pk)
+        return Response(self.output_serializer(record).data, status=self.created_status)
+
+
+class MonitoringReferenceViewSet(_UploadViewSet):
+    """Register the validation data's feature values of a model version (once)."""
+
+    model = MonitoringReference
+    output_serializer = MonitoringReferenceSerializer
+    action_function = checks.register_reference
+    created_status = status.HTTP_201_CREATED
+
+    @extend_schema(request=UploadSerializer, responses={201: MonitoringReferenceSerializer})
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+
+class MonitoringReportViewSet(_UploadViewSet):
+    """Upload a production batch of a production or staging version; it is checked in a task."""
+
+    model = MonitoringReport
+    output_serializer = MonitoringReportSerializer
+    action_function = checks.submit_batch
+    created_status = status.HTTP_202_ACCEPTED
+    filterset_fields = ["model_version", "status"]
+
+    def get_queryset(self):
+        return super().get_queryset().prefetch_related("breaches")
+
+    @extend_schema(request=UploadSerializer, responses={202: MonitoringReportSerializer})
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+
+class RetrainingTicketViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = RetrainingTicketSerializer
+    filterset_fields = ["model_version", "status"]
+
+    def get_queryset(self):
+        return RetrainingTicket.objects.visible_to(
+            self.request.user, ProjectRight.VIEW
+        ).select_related(PROJECT)
+
+
+class ChangeControlPlanSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="key", read_only=True)
+
+    class Meta:
+        model = ChangeControlPlan
+        fields = [
+            "id",
+            "project",
+            "version",
+            "status",
+            "description",
+            "allowed_modifications",
+            "protocol",
+            "impact_assessment",
+            "created_at",
+            "approved_by_name",
+            "approved_at",
+            "record_sha256",
+        ]
+        read_only_fields = fields
+
+
+class ChangeControlPlanRequestSerializer(serializers.Serializer):
+    project = VisibleSlugRelatedField(model=Project, slug_field="key")
+    description = serializers.CharField()
+    allowed_modifications = serializers.JSONField(default=dict)
+    protocol = serializers.JSONField(default=dict)
+    impact_assessment = serializers.CharField()
+
+
+class ChangeControlPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """A project's change-control plans: contributors propose versions, a compliance officer
+    approves one with their signature."""
+
+    filterset_fields = ["status"]
+
+    def get_queryset(self):
+        return ChangeControlPlan.objects.visible_to(
+            self.request.user, ProjectRight.VIEW
+        ).select_related("project")
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return ChangeControlPlanRequestSerializer
+        if self.action == "approve":
+            return PasswordSerializer
+        return ChangeControlPlanSerializer
+
+    @extend_schema(
+        request=ChangeControlPlanRequestSerializer, responses={201: ChangeControlPlanSerializer}
+    )
+    def create(self, request, *args, **kwargs):
+        data = ChangeControlPlanRequestSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        plan = plans.propose_plan(values.pop("project"), actor=request.user, **values)
+        return Response(ChangeControlPlanSerializer(plan).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=PasswordSerializer, responses=ChangeControlPlanSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        plan = self.get_object()
+        data = PasswordSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        plan = plans.approve_plan(
+            plan, signer=request.user, http_request=request._request, **data.validated_data
+        )
+        return Response(ChangeControlPlanSerializer(plan).data)
+
+
+class MonitoringScheduleSerializer(serializers.ModelSerializer):
+    registered_model = VisibleRelatedField(model=RegisteredModel)
+    interval_hours = serializers.IntegerField(min_value=1, max_value=24 * 366)
+
+    class Meta:
+        model = MonitoringSchedule
+        fields = ["id", "registered_model", "interval_hours", "last_run"]
+        read_only_fields = ["last_run"]
+
+
+class MonitoringScheduleViewSet(
+    mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
+):
+    """How often a model's production versions are re-checked (one schedule per model)."""
+
+    serializer_class = MonitoringScheduleSerializer
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return MonitoringSchedule.objects.visible_to(
+            self.request.user, ProjectRight.VIEW
+        ).select_related("registered_model__project")
+
+    def perform_create(self, serializer):
+        model = serializer.validated_data["registered_model"]
+        require_right(self.request.user, model.project, ProjectRight.MANAGE)
+        if MonitoringSchedule.objects.filter(registered_model=model).exists():
+            raise serializers.ValidationError(
+                {"registered_model": f"{model} already has a schedule; change it instead"}
+            )
+        serializer.save()
+
+    def perform_update(self, serializer):
+        require_right(
+            self.request.user, serializer.instance.registered_model.project, ProjectRight.MANAGE
+        )
+        if serializer.validated_data.get(
+            "registered_model", serializer.instance.registered_model
+        ) != (serializer.instance.registered_model):
+            raise serializers.ValidationError({"registered_model": "a schedule cannot move"})
+        serializer.save()

@@ -1,0 +1,335 @@
+"""Monitoring actions: register a version's reference data, accept a production batch, and
+check it (in a Celery task, never in the web request).
+
+Reference data: the registry keeps an evaluation's metrics, not the rows it was computed on, so
+the feature values of the dataset version the model was validated on (its latest test-split
+evaluation) are uploaded once per model version (`register_reference`). Every batch of that
+version is then compared with them.
+
+A batch (CSV or Parquet) holds the feature columns of the reference, and optionally the model's
+outputs `y_pred` / `y_score` (prediction drift) and the labels `y_true` (performance decay and,
+with the sensitive features, fairness drift). Files are stored by content hash.
+"""
+
+import hashlib
+import io
+from datetime import UTC, datetime
+
+import pandas as pd
+import pyarrow.parquet as pq
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from config.request_context import current
+from governance import audit_chain
+from governance.choices import AuditAction
+from governance.fairness.audits import build_config, fairness_settings, read_table
+from governance.fairness.rules import decisions_from_scores, run_audit
+from governance.models import (
+    CheckStatus,
+    MonitoringKind,
+    MonitoringReference,
+    MonitoringReport,
+)
+from governance.monitoring import drift
+from governance.policies import policy_for
+from governance.policy_rules import monitoring_settings
+from registry.choices import Stage, TaskType
+from registry.models import Evaluation
+
+OUTPUT_COLUMNS = ("y_true", "y_pred", "y_score")
+MONITORED_STAGES = (Stage.PRODUCTION, Stage.STAGING)
+MAX_CATEGORIES = 50
+
+
+def _error(field: str, message: str) -> ValidationError:
+    return ValidationError({field: message})
+
+
+def _read_upload(upload, field: str = "file") -> bytes:
+    data = upload.read()
+    limit = settings.STAGEGATE_MAX_UPLOAD_MB * 1024 * 1024
+    if not data:
+        raise _error(field, "the file is empty")
+    if len(data) > limit:
+        raise _error(
+            field,
+            f"the file is {len(data) / 1e6:.1f} MB; the limit is "
+            f"{settings.STAGEGATE_MAX_UPLOAD_MB} MB",
+        )
+    return data
+
+
+def _columns(data: bytes, field: str = "file") -> list[str]:
+    """The column names of a CSV or Parquet file, read without loading its rows."""
+    try:
+        if data[:4] == b"PAR1":
+            return [str(c) for c in pq.read_schema(io.BytesIO(data)).names]
+        return [str(c) for c in pd.read_csv(io.BytesIO(data), nrows=0).columns]
+    except Exception as exc:  # noqa: BLE001 - any parser failure is the user's bad file
+        raise _error(
+            field, f"not a readable CSV or Parquet file ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _store(model_version, data: bytes) -> tuple[str, str]:
+    digest = hashlib.sha256(data).hexdigest()
+    name = f"monitoring/{model_version.pk}/{digest}.bin"
+    if not default_storage.exists(name):
+        default_storage.save(name, ContentFile(data))
+    return name, digest
+
+
+def validated_on(model_version) -> Evaluation:
+    """The evaluation the version was validated on: its latest on a test-split version."""
+    evaluation = (
+        Evaluation.objects.filter(model_version=model_version, dataset_version__split="test")
+        .select_related("dataset_version")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if evaluation is None:
+        raise _error(
+            "model_version", f"{model_version} has no evaluation on a test-split dataset version"
+        )
+    return evaluation
+
+
+def register_reference(model_version, upload, *, actor) -> MonitoringReference:
+    """Store the validation data's feature values for `model_version` (once per version)."""
+    if MonitoringReference.objects.filter(model_version=model_version).exists():
+        raise _error("model_version", f"{model_version} already has its reference data")
+    evaluation = validated_on(model_version)
+    data = _read_upload(upload)
+    # Parsed here, once per version: the row count must match the validated dataset version.
+    frame = read_table(data)
+    columns = [str(c) for c in frame.columns]
+    if not [c for c in columns if c not in OUTPUT_COLUMNS]:
+        raise _error("file", "the reference has no feature columns")
+    rows = len(frame)
+    expected = evaluation.dataset_version.row_count
+    if expected and rows != expected:
+        raise _error("file", f"{rows} rows, but {evaluation.dataset_version} has {expected}")
+    with transaction.atomic():
+        name, digest = _store(model_version, data)
+        reference = MonitoringReference.objects.create(
+            model_version=model_version,
+            dataset_version=evaluation.dataset_version,
+            file=name,
+            sha256=digest,
+            row_count=rows,
+            columns=columns,
+            created_by=actor,
+        )
+        audit_chain.record(
+            AuditAction.RECORD_CREATED,
+            target=reference,
+            actor=actor,
+            after={"dataset_version": evaluation.dataset_version_id, "sha256": digest},
+        )
+    return reference
+
+
+def submit_batch(model_version, upload, *, actor) -> MonitoringReport:
+    """Check and store a production batch and queue its check; returns the queued report."""
+    if model_version.stage not in MONITORED_STAGES:
+        raise _error(
+            "model_version",
+            f"{model_version} is in {model_version.stage}; only production and staging "
+            "versions are monitored",
+        )
+    reference = MonitoringReference.objects.filter(model_version=model_version).first()
+    if reference is None:
+        raise _error(
+            "model_version",
+            f"{model_version} has no reference data; upload it to /api/v1/monitoring/references/",
+        )
+    data = _read_upload(upload)
+    columns = set(_columns(data))
+    missing = [c for c in reference.columns if c not in OUTPUT_COLUMNS and c not in columns]
+    if missing:
+        raise _error("file", f"missing feature column(s) of the reference: {', '.join(missing)}")
+    with transaction.atomic():
+        name, digest = _store(model_version, data)
+        report = _queue(model_version, reference, name, digest, actor=actor, scheduled=False)
+    return report
+
+
+def _queue(model_version, reference, name, digest, *, actor, scheduled) -> MonitoringReport:
+    report = MonitoringReport.objects.create(
+        model_version=model_version,
+        reference=reference,
+        reference_dataset_version_id=reference.dataset_version_id,
+        batch=name,
+        batch_sha256=digest,
+        thresholds=monitoring_settings(policy_for(model_version.project).definition),
+        scheduled=scheduled,
+        requested_by=actor,
+    )
+    from governance.tasks import run_monitoring_check_task
+
+    request_id = current().request_id
+    transaction.on_commit(lambda: run_monitoring_check_task.delay(report.pk, actor.pk, request_id))
+    return report
+
+
+def recheck(report: MonitoringReport, *, actor) -> MonitoringReport:
+    """Queue a new check of an earlier report's batch (the scheduled re-check)."""
+    with transaction.atomic():
+        return _queue(
+            report.model_version,
+            report.reference,
+            report.batch.name,
+            report.batch_sha256,
+            actor=actor,
+            scheduled=True,
+        )
+
+
+def _read_stored(field_file) -> pd.DataFrame:
+    """A stored table; Parquet on local storage is read from its path, without a bytes copy."""
+    with field_file.open("rb") as handle:
+        head = handle.read(4)
+        if head == b"PAR1" and hasattr(handle, "name") and default_storage.exists(field_file.name):
+            try:
+                return pd.read_parquet(default_storage.path(field_file.name))
+            except NotImplementedError:  # remote storage without a local path
+                pass
+        handle.seek(0)
+        return read_table(handle.read())
+
+
+def _progress(report, **fields) -> None:
+    MonitoringReport.objects.filter(pk=report.pk).update(**fields)
+
+
+def _task(model_version) -> str:
+    return {
+        TaskType.BINARY: "binary",
+        TaskType.MULTICLASS: "multiclass",
+        TaskType.REGRESSION: "regression",
+    }[model_version.registered_model.task_type]
+
+
+def _prediction_column(reference: pd.DataFrame, batch: pd.DataFrame) -> str | None:
+    for column in ("y_score", "y_pred"):
+        if column in reference.columns and column in batch.columns:
+            return column
+    return None
+
+
+def _performance(report, batch: pd.DataFrame, thresholds: dict) -> dict | None:
+    if "y_true" not in batch.columns or "y_pred" not in batch.columns:
+        return None
+    project = report.model_version.project
+    criteria = [
+        {k: v for k, v in c.items() if k != "split"}
+        for c in project.acceptance_criteria
+        if c.get("split", "test") == "test"
+    ]
+    if not criteria:
+        return None
+    evaluation = validated_on(report.model_version)
+    task = "regression" if _task(report.model_version) == "regression" else "classification"
+    result = drift.performance_decay(
+        evaluation.metrics,
+        batch["y_true"].to_numpy(),
+        batch["y_pred"].to_numpy(),
+        criteria=criteria,
+        task=task,
+        y_score=batch["y_score"].to_numpy() if "y_score" in batch.columns else None,
+        thresholds=thresholds,
+    )
+    return result.to_dict()
+
+
+def _fairness(report, batch: pd.DataFrame) -> dict | None:
+    """The fairness audit's metrics per subgroup on the batch, configured by the policy."""
+    if "y_true" not in batch.columns or not {"y_pred", "y_score"} & set(batch.columns):
+        return None
+    policy = policy_for(report.model_version.project)
+    features = list(
+        fairness_settings(policy).get("sensitive_features")
+        or report.reference_dataset_version.sensitive_attributes
+        or []
+    )
+    features = [f for f in features if f in batch.columns]
+    if not features:
+        return None
+    config = build_config(policy, features)
+    y_score = batch["y_score"].to_numpy() if "y_score" in batch.columns else None
+    if "y_pred" in batch.columns:
+        y_pred = batch["y_pred"].to_numpy()
+    else:
+        y_pred = decisions_from_scores(y_score, config["decision_threshold"])
+    result = run_audit(
+        batch,
+        batch["y_true"].to_numpy(),
+        y_pred,
+        {k: v for k, v in config.items() if k != "decision_threshold"},
+        task=_task(report.model_version),
+        y_score=y_score,
+        max_categories=MAX_CATEGORIES,
+    )
+    summary = result["summary"]
+    if summary.get("fail"):
+        level = "breach"
+    elif sum(summary.values()) and summary.get("pass", 0) == sum(summary.values()):
+        level = "ok"
+    else:
+        level = "warn"
+    return {"level": level, **result}
+
+
+def run(report_id: int) -> MonitoringReport:
+    """Compute a queued check (idempotent: a finished report is returned as it is)."""
+    report = MonitoringReport.objects.select_related(
+        "model_version__registered_model__project", "reference", "reference_dataset_version"
+    ).get(pk=report_id)
+    if report.status == CheckStatus.DONE:
+        return report
+    _progress(report, status=CheckStatus.RUNNING, progress=5)
+    thresholds = report.thresholds
+    try:
+        reference = _read_stored(report.reference.file)
+        batch = _read_stored(report.batch)
+        _progress(report, progress=30)
+        features = [c for c in reference.columns if c not in OUTPUT_COLUMNS]
+        data = drift.feature_drift(
+            reference, batch, features=features, thresholds=thresholds["data_drift"]
+        )
+        results = {MonitoringKind.DATA_DRIFT.value: data.to_dict()}
+        column = _prediction_column(reference, batch)
+        if column is not None:
+            results[MonitoringKind.PREDICTION_DRIFT.value] = drift.prediction_drift(
+                reference[column], batch[column], thresholds["data_drift"]
+            ).to_dict()
+        _progress(report, progress=70)
+        results[MonitoringKind.PERFORMANCE.value] = _performance(
+            report, batch, thresholds["performance"]
+        )
+        results[MonitoringKind.FAIRNESS.value] = _fairness(report, batch)
+    except (ValueError, ValidationError, KeyError) as exc:
+        message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        _progress(report, status=CheckStatus.FAILED, progress=100, error=message)
+        report.refresh_from_db()
+        return report
+    levels = {kind: r["level"] for kind, r in results.items() if r is not None}
+    _progress(
+        report,
+        status=CheckStatus.DONE,
+        progress=100,
+        row_count=len(batch),
+        data_drift=results[MonitoringKind.DATA_DRIFT.value],
+        prediction_drift=results.get(MonitoringKind.PREDICTION_DRIFT.value),
+        performance=results[MonitoringKind.PERFORMANCE.value],
+        fairness_drift=results[MonitoringKind.FAIRNESS.value],
+        levels=levels,
+        breached=[kind for kind, level in levels.items() if level == "breach"],
+        completed_at=datetime.now(UTC),
+    )
+    report.refresh_from_db()
+    return report
