@@ -18,6 +18,7 @@ from registry.management.commands.load_demo import RIGHTS_OF_ROLE
 from tests.access.test_export_matrix import URL_NAMES as EXPORT_URL_NAMES
 from tests.access.test_governance_matrix import URL_NAMES as GOVERNANCE_URL_NAMES
 from tests.access.test_lineage_matrix import URL_NAMES as LINEAGE_URL_NAMES
+from tests.access.test_monitoring_matrix import URL_NAMES as MONITORING_URL_NAMES
 from tests.access.world import ASSIGNED, RIGHTS_ON_ASSIGNED, UNASSIGNED
 
 V = ProjectRight.VIEW
@@ -171,6 +172,7 @@ def test_every_api_endpoint_is_in_the_matrix():
         | set(GOVERNANCE_URL_NAMES.values())
         | set(LINEAGE_URL_NAMES.values())
         | set(EXPORT_URL_NAMES.values())
+        | set(MONITORING_URL_NAMES.values())
         | set(OTHER_ENDPOINTS)
     )
     found = {name for name, _ in _api_urls()}
