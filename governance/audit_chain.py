@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 
 from config.request_context import current, current_user
 from governance.defaults import GENESIS_HASH
@@ -80,11 +80,15 @@ def record(
         project_id = project_id if project_id is not None else project_id_of(target)
     actor = actor if actor is not None else current_user()
     context = current()
-    with transaction.atomic():
-        head = AuditChainHead.objects.select_for_update().get(pk=1)
+    # Inside the caller's transaction when there is one (no savepoint: an append that fails
+    # must fail the action it records). Raw SQL, two round trips on PostgreSQL: lock the head,
+    # then insert the event and move the head in one statement.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(_LOCK_HEAD[connection.vendor == "postgresql"])
+        head_sequence, head_hash = cursor.fetchone()
         occurred_at = datetime.now(UTC)
         fields = {
-            "sequence": head.sequence + 1,
+            "sequence": head_sequence + 1,
             "occurred_at": utc_iso(occurred_at),
             "actor_id": actor.pk if actor is not None else None,
             "actor_name": printed_name(actor),
@@ -98,23 +102,58 @@ def record(
             "reason": reason or context.reason,
         }
         payload = canonical_json(fields)
-        digest = chain_hash(head.hash, payload)
-        event = AuditEvent.objects.create(
-            sequence=fields["sequence"],
-            occurred_at=occurred_at,
-            actor_id=fields["actor_id"],
-            actor_name=fields["actor_name"],
-            request_id=fields["request_id"],
-            action=fields["action"],
-            object_type=object_type,
-            object_id=fields["object_id"],
-            project_id=project_id,
-            payload=payload,
-            prev_hash=head.hash,
-            hash=digest,
-        )
-        AuditChainHead.objects.filter(pk=1).update(sequence=event.sequence, hash=digest)
-    return event
+        digest = chain_hash(head_hash, payload)
+        row = [
+            fields["sequence"],
+            occurred_at,
+            fields["actor_id"],
+            fields["actor_name"],
+            fields["request_id"],
+            fields["action"],
+            object_type,
+            fields["object_id"],
+            project_id,
+            payload,
+            head_hash,
+            digest,
+        ]
+        if connection.vendor == "postgresql":
+            cursor.execute(_INSERT_AND_MOVE_HEAD, [*row, fields["sequence"], digest])
+        else:
+            cursor.execute(_INSERT, row)
+            cursor.execute(_MOVE_HEAD, [fields["sequence"], digest])
+    return AuditEvent(
+        sequence=fields["sequence"],
+        occurred_at=occurred_at,
+        actor_id=fields["actor_id"],
+        actor_name=fields["actor_name"],
+        request_id=fields["request_id"],
+        action=fields["action"],
+        object_type=object_type,
+        object_id=fields["object_id"],
+        project_id=project_id,
+        payload=payload,
+        prev_hash=head_hash,
+        hash=digest,
+    )
+
+
+# Only our own table names are interpolated into these statements; values are parameters.
+_EVENTS = AuditEvent._meta.db_table
+_HEAD = AuditChainHead._meta.db_table
+_LOCK_HEAD = {
+    True: f"SELECT sequence, hash FROM {_HEAD} WHERE id = 1 FOR UPDATE",  # noqa: S608
+    # SQLite has no row locks: Stagegate opens its transactions IMMEDIATE (settings), so the
+    # write lock is already held and appends are serialized.
+    False: f"SELECT sequence, hash FROM {_HEAD} WHERE id = 1",  # noqa: S608
+}
+_COLUMN_LIST = (
+    "sequence, occurred_at, actor_id, actor_name, request_id, action, object_type, "
+    "object_id, project_id, payload, prev_hash, hash"
+)
+_INSERT = f"INSERT INTO {_EVENTS} ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * 12)})"  # noqa: S608
+_MOVE_HEAD = f"UPDATE {_HEAD} SET sequence = %s, hash = %s WHERE id = 1"  # noqa: S608
+_INSERT_AND_MOVE_HEAD = f"WITH appended AS ({_INSERT}) {_MOVE_HEAD}"
 
 
 @dataclass
@@ -149,7 +188,87 @@ _COLUMNS = (
 
 
 def verify(*, chunk_size: int = 20_000) -> Verification:
-    """Recompute every link; report the first event where the chain is broken."""
+    """Recompute every link; report the first event where the chain is broken.
+
+    On PostgreSQL the database recomputes the hashes itself (one statement, no rows sent
+    back); elsewhere, or if that statement cannot run (e.g. a payload that is not even JSON),
+    Python walks the chain.
+    """
+    if connection.vendor == "postgresql":
+        try:
+            with transaction.atomic():
+                return _verify_in_postgresql()
+        except DatabaseError:
+            pass
+    return _verify_in_python(chunk_size)
+
+
+_PROBLEMS = {
+    "sequence": "events were deleted, inserted or renumbered before it",
+    "prev": "its previous-hash does not match the event before it (reordered or forged)",
+    "hash": "its hash does not match its content (the event was altered)",
+    "columns": "its columns differ from its hashed content (the event was altered)",
+}
+_VERIFY_SQL = f"""
+WITH ordered AS MATERIALIZED (
+    SELECT e.*, row_number() OVER (ORDER BY sequence) AS expected,
+           lag(hash, 1, %(genesis)s) OVER (ORDER BY sequence) AS previous,
+           payload::jsonb AS p
+    FROM {AuditEvent._meta.db_table} e
+), judged AS (
+    SELECT expected, CASE
+        WHEN sequence <> expected THEN 'sequence'
+        WHEN prev_hash <> previous THEN 'prev'
+        WHEN encode(sha256(convert_to(prev_hash || payload, 'UTF8')), 'hex') <> hash THEN 'hash'
+        WHEN (p->>'sequence')::bigint IS DISTINCT FROM sequence
+          OR p->>'occurred_at' IS DISTINCT FROM
+             to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'
+          OR (p->>'actor_id')::bigint IS DISTINCT FROM actor_id
+          OR p->>'actor_name' IS DISTINCT FROM actor_name
+          OR p->>'request_id' IS DISTINCT FROM request_id
+          OR p->>'action' IS DISTINCT FROM action
+          OR p->>'object_type' IS DISTINCT FROM object_type
+          OR p->>'object_id' IS DISTINCT FROM object_id
+          OR (p->>'project_id')::bigint IS DISTINCT FROM project_id THEN 'columns'
+    END AS problem
+    FROM ordered
+)
+SELECT expected, problem, (SELECT count(*) FROM ordered),
+       (SELECT hash FROM ordered ORDER BY sequence DESC LIMIT 1)
+FROM (SELECT 1) one LEFT JOIN LATERAL (
+    SELECT expected, problem FROM judged WHERE problem IS NOT NULL ORDER BY expected LIMIT 1
+) broken ON true
+"""  # noqa: S608 - only our table name is interpolated
+
+
+def _verify_in_postgresql() -> Verification:
+    head = AuditChainHead.objects.get(pk=1)
+    with connection.cursor() as cursor:
+        cursor.execute(_VERIFY_SQL, {"genesis": GENESIS_HASH})
+        broken_at, problem, count, last_hash = cursor.fetchone()
+    if problem is not None:
+        text = _PROBLEMS[problem]
+        if problem == "sequence":
+            text = f"expected event #{broken_at} but found another: {text}"
+        return Verification(False, broken_at - 1, head.sequence, head.hash, broken_at, text)
+    return _against_head(head, count, last_hash or GENESIS_HASH)
+
+
+def _against_head(head, checked: int, last_hash: str) -> Verification:
+    if checked != head.sequence or last_hash != head.hash:
+        return Verification(
+            False,
+            checked,
+            head.sequence,
+            head.hash,
+            checked + 1,
+            f"the chain ends at #{checked} but its head records #{head.sequence}: events were "
+            "removed from the end, or the head was altered",
+        )
+    return Verification(True, checked, head.sequence, head.hash)
+
+
+def _verify_in_python(chunk_size: int) -> Verification:
     head = AuditChainHead.objects.get(pk=1)
     expected_sequence, previous_hash, checked = 1, GENESIS_HASH, 0
     rows = AuditEvent.objects.order_by("sequence").values_list(*_COLUMNS)
@@ -199,17 +318,7 @@ def verify(*, chunk_size: int = 20_000) -> Verification:
             return Verification(False, checked, head.sequence, head.hash, sequence, problem)
         checked += 1
         expected_sequence, previous_hash = sequence + 1, digest
-    if checked != head.sequence or previous_hash != head.hash:
-        return Verification(
-            False,
-            checked,
-            head.sequence,
-            head.hash,
-            checked + 1,
-            f"the chain ends at #{checked} but its head records #{head.sequence}: events were "
-            "removed from the end, or the head was altered",
-        )
-    return Verification(True, checked, head.sequence, head.hash)
+    return _against_head(head, checked, previous_hash)
 
 
 # --- Checkpoints: the chain head anchored outside the database --------------------------------

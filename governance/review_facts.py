@@ -160,7 +160,7 @@ def fairness_audits(version) -> list[dict]:
     its rule verdicts in words, and a selection-rate chart (SVG) per feature set."""
     from django.utils.safestring import mark_safe
 
-    from governance.fairness.charts import chart_from_report
+    from governance.fairness.charts import selection_rate_chart
     from governance.models import AuditStatus, FairnessAudit
 
     audits = (
@@ -175,7 +175,7 @@ def fairness_audits(version) -> list[dict]:
             metrics = [m for m in audit.config.get("metrics", []) if m != "count"]
             chart = ""
             if "selection_rate" in metrics:
-                chart = mark_safe(chart_from_report(feature_set, "selection_rate"))  # noqa: S308 - our escaped SVG
+                chart = mark_safe(selection_rate_chart(feature_set))  # noqa: S308 - our escaped SVG
             sets.append(
                 {
                     "key": feature_set["key"],

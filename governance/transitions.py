@@ -68,10 +68,15 @@ def approvals_gate(request) -> GateResult:
     )
 
 
-def _evaluate(request) -> list[GateResult]:
-    evidence = evaluate_evidence(request.model_version, request.rule, _settings(request))
-    # Issue 9: say whether a retrained version is inside its change-control plan (informational).
-    evidence += change_control_gates(request.rule)
+def _evaluate(request, evidence: list[GateResult] | None = None) -> list[GateResult]:
+    """Evaluate the gates; `evidence` already evaluated in this transaction is reused, and
+    only the approvals gate (which a new signature changes) is recomputed."""
+    if evidence is None:
+        evidence = evaluate_evidence(request.model_version, request.rule, _settings(request))
+        # Issue 9: whether a retrained version is inside its change-control plan (informational).
+        evidence += change_control_gates(request.rule)
+    else:
+        evidence = [g for g in evidence if g.kind != "approvals"]
     # The approvals gate hashes the record with the fresh evidence, so store that first.
     request.gate_results = [g.as_dict() for g in evidence]
     results = [*evidence, approvals_gate(request)]
@@ -188,6 +193,13 @@ def sign(
 
 def _sign(request, *, signer, meaning, comment) -> Signature:
     request = _lock_open(request.pk)
+    # Lock the version now: the evidence evaluated below is what a completing approval
+    # applies on, so it must not change before the end of this transaction.
+    request.model_version = (
+        ModelVersion.objects.select_for_update()
+        .select_related("registered_model__project")
+        .get(pk=request.model_version_id)
+    )
     project = request.model_version.registered_model.project
     is_requester = signer.pk == request.requested_by_id
     if is_requester and meaning not in REQUESTER_MEANINGS:
@@ -205,7 +217,8 @@ def _sign(request, *, signer, meaning, comment) -> Signature:
             )
     if request.signatures.filter(signer=signer).exists():
         raise Conflict("you have already signed this request")
-    _evaluate(request)  # sign what is true now, not what was true when it was requested
+    # Sign what is true now, not what was true when it was requested.
+    evidence = _evaluate(request)
     text, sha = digest(request_record(request))
     signature = Signature.objects.create(
         request=request,
@@ -241,7 +254,7 @@ def _sign(request, *, signer, meaning, comment) -> Signature:
             note=f"rejected by {signature.printed_name}: {comment}".rstrip(": "),
         )
         return signature
-    _apply_if_ready(request, actor=signer)
+    _apply_if_ready(request, actor=signer, evidence=evidence)
     return signature
 
 
@@ -276,7 +289,7 @@ def reevaluate(request: TransitionRequest, *, actor) -> TransitionRequest:
     return request
 
 
-def _apply_if_ready(request: TransitionRequest, *, actor) -> None:
+def _apply_if_ready(request: TransitionRequest, *, actor, evidence=None) -> None:
     version = ModelVersion.objects.select_for_update().get(pk=request.model_version_id)
     if version.stage != request.from_stage:
         _close(
@@ -298,7 +311,7 @@ def _apply_if_ready(request: TransitionRequest, *, actor) -> None:
         )
         return
     request.model_version = version
-    results = _evaluate(request)
+    results = _evaluate(request, evidence)
     request._change_reason, request._history_user = "gates evaluated", actor
     request.save()
     if not all(g.passed for g in results):

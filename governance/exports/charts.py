@@ -68,7 +68,7 @@ def bar_chart(table: dict, column: str) -> str:
 
 def feature_set_view(feature_set: dict, metrics: list[str]) -> dict:
     """One feature set of a fairness report: its per-group table, verdicts and a chart."""
-    from governance.fairness.charts import chart_from_report
+    from governance.fairness.charts import selection_rate_chart
 
     shown = [m for m in metrics if m != "count"]
     rows = []
@@ -86,7 +86,7 @@ def feature_set_view(feature_set: dict, metrics: list[str]) -> dict:
         )
     chart = ""
     if "selection_rate" in shown:
-        chart = mark_safe(chart_from_report(feature_set, "selection_rate"))  # noqa: S308 - escaped
+        chart = mark_safe(selection_rate_chart(feature_set))  # noqa: S308 - escaped
     return {
         "key": feature_set.get("key", ""),
         "groups": {"columns": ["group", "count", "status", *shown], "rows": rows},

@@ -103,20 +103,60 @@ def fairness_settings(policy) -> dict:
     return policy.definition.get("settings", {}).get("fairness", {})
 
 
-def build_config(policy, features: list[str]) -> dict:
-    """The audit configuration: the policy's settings plus the sensitive feature sets
-    (each feature alone, and all of them intersected)."""
+# Regression models are audited on error parity; a policy may set its own metrics and rules.
+REGRESSION_METRICS = ["count", "mean_absolute_error", "mean_prediction"]
+REGRESSION_RULES = [
+    {
+        "name": "error parity (MAE ratio)",
+        "metric": "mean_absolute_error",
+        "kind": "ratio",
+        "against": "between_groups",
+        "min": 0.8,
+        "max": None,
+    },
+]
+
+
+def _per_class(rules: list[dict], metrics: list[str], classes) -> tuple[list[str], list[dict]]:
+    """Multiclass: each rate is audited one-vs-rest, so each rule applies to every class."""
+    overall = {"count", "accuracy"}
+    metrics = [m for m in metrics if m in overall] + [
+        f"{m}[class={label}]" for m in metrics if m not in overall for label in classes
+    ]
+    expanded = []
+    for rule in rules:
+        for label in classes:
+            expanded.append(
+                {
+                    **rule,
+                    "metric": f"{rule['metric']}[class={label}]",
+                    "name": f"{rule['name']} (class {label})",
+                }
+            )
+    return metrics, expanded
+
+
+def build_config(policy, features: list[str], task_type: str = TaskType.BINARY, classes=()) -> dict:
+    """The audit configuration: the policy's settings for the model's task, plus the
+    sensitive feature sets (each feature alone, and all of them intersected)."""
     settings_ = fairness_settings(policy)
     sets: list = list(features)
     if len(features) > 1:
         sets.append(list(features))
     n_boot = settings_.get("n_boot") or None
+    metrics = settings_.get("metrics", ["count", "selection_rate"])
+    rules = settings_.get("rules", [])
+    if task_type == TaskType.REGRESSION:
+        metrics = settings_.get("regression_metrics", REGRESSION_METRICS)
+        rules = settings_.get("regression_rules", REGRESSION_RULES)
+    elif task_type == TaskType.MULTICLASS:
+        metrics, rules = _per_class(rules, metrics, classes)
     return {
         "sensitive_features": sets,
-        "metrics": settings_.get("metrics", ["count", "selection_rate"]),
+        "metrics": metrics,
         "reference_group": settings_.get("reference_group", "largest"),
         "min_group_size": settings_.get("min_group_size", 30),
-        "rules": settings_.get("rules", []),
+        "rules": rules,
         "n_boot": n_boot,
         "ci_quantiles": settings_.get("ci_quantiles") if n_boot else None,
         "seed": settings_.get("seed", 0),
@@ -233,7 +273,11 @@ def request_audit(
     if len(frame) != dataset_version.row_count:
         raise _error(f"{len(frame)} rows, but {dataset_version} has {dataset_version.row_count}")
     digest = hashlib.sha256(data).hexdigest()
-    config = build_config(policy, features)
+    task_type = model_version.registered_model.task_type
+    classes = (
+        sorted(map(str, pd.unique(frame["y_true"]))) if task_type == TaskType.MULTICLASS else ()
+    )
+    config = build_config(policy, features, task_type, classes)
     config_sha = audit_chain.sha256_hex(audit_chain.canonical_json(config))
     with transaction.atomic():
         existing = FairnessAudit.objects.filter(

@@ -176,3 +176,23 @@ def chart_from_report(
         muted=[g["status"] != "ok" for g in rows],
         notes=[f"undefined: {c['undefined_reason']}" if c["undefined"] else None for c in cells],
     )
+
+
+def selection_rate_chart(feature_set: Mapping[str, Any]) -> str:
+    """The selection-rate chart of a feature set, with the four-fifths line drawn where a
+    ratio rule against the reference group puts it (reference rate × the rule's minimum)."""
+    threshold = None
+    reference = next((g for g in feature_set["groups"] if g.get("is_reference")), None)
+    for verdict in feature_set.get("verdicts", []):
+        if (
+            verdict.get("metric") == "selection_rate"
+            and verdict.get("kind") == "ratio"
+            and verdict.get("against") == "reference"
+            and verdict.get("min") is not None
+            and reference is not None
+        ):
+            value = reference["metrics"]["selection_rate"]["value"]
+            if value is not None:
+                threshold = value * verdict["min"]
+            break
+    return chart_from_report(feature_set, "selection_rate", threshold=threshold)

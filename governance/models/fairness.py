@@ -17,6 +17,10 @@ def predictions_path(instance, filename: str) -> str:
     return f"fairness/{instance.model_version_id}/{filename}"
 
 
+class FairnessAuditImmutable(Exception):
+    """A finished fairness audit was about to change or be deleted."""
+
+
 class FairnessAudit(models.Model):
     """A subgroup audit, configured by the project's policy before it runs, stored immutably.
 
@@ -74,6 +78,15 @@ class FairnessAudit(models.Model):
 
     def __str__(self) -> str:
         return f"fairness audit {self.pk} of {self.model_version}"
+
+    def save(self, *args, **kwargs):
+        # A finished audit is evidence: it is stored once and never rewritten.
+        if self.pk and type(self).objects.filter(pk=self.pk, status=AuditStatus.DONE).exists():
+            raise FairnessAuditImmutable(f"{self} is finished and cannot change")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise FairnessAuditImmutable("fairness audits are never deleted")
 
     @property
     def project(self):

@@ -240,3 +240,74 @@ def test_audit_runs_on_a_real_worker(settings, owner_factory=None):
     finally:
         app.conf.task_always_eager = True
     assert audit.status == "done" and audit.passed is True
+
+
+def _version_of_task(project, owner, task_type, rows):
+    from registry import services as registry
+    from tests import factories
+
+    holdout = factories.dataset_version(project, owner, name=f"holdout-{task_type[:5]}", rows=rows)
+    model = factories.registered_model(project, owner, task_type=task_type)
+    version = factories.model_version(model, owner)
+    registry.record_evaluation(version, holdout, actor=owner, metrics={"accuracy": 0.9})
+    return version
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    out = io.StringIO()
+    frame.to_csv(out, index=False)
+    return out.getvalue().encode()
+
+
+def test_multiclass_audit_applies_each_rule_to_every_class(api, project, owner):
+    import numpy as np
+
+    version = _version_of_task(project, owner, "multiclass_classification", 300)
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 3, 300)
+    frame = pd.DataFrame({"y_true": y_true, "y_pred": y_true, "sex": rng.choice(["f", "m"], 300)})
+    response = upload(api.as_user(owner), version, _csv(frame))
+    assert response.status_code == 202, response.json()
+    audit = FairnessAudit.objects.get(pk=response.json()["id"])
+    assert audit.status == "done", audit.error
+    names = {v["name"] for v in audit.result["feature_sets"][0]["verdicts"]}
+    assert {"four-fifths rule (class 0)", "four-fifths rule (class 2)"} <= names
+    tpr = next(
+        v
+        for v in audit.result["feature_sets"][0]["verdicts"]
+        if v["name"] == "equalized odds (TPR) (class 1)"
+    )
+    assert tpr["verdict"] == "pass" and tpr["value"] == 0.0  # perfect predictions: no gap
+
+
+def test_regression_audit_checks_error_parity(api, project, owner):
+    import numpy as np
+
+    version = _version_of_task(project, owner, "regression", 200)
+    rng = np.random.default_rng(1)
+    sex = np.array(["f", "m"] * 100)
+    y_true = rng.normal(size=200)
+    noise = np.where(sex == "f", 0.1, 1.0)  # errors ten times larger for m
+    frame = pd.DataFrame({"y_true": y_true, "y_pred": y_true + noise, "sex": sex})
+    response = upload(api.as_user(owner), version, _csv(frame))
+    audit = FairnessAudit.objects.get(pk=response.json()["id"])
+    assert audit.status == "done", audit.error
+    [verdict] = audit.result["feature_sets"][0]["verdicts"]
+    assert verdict["name"] == "error parity (MAE ratio)" and verdict["verdict"] == "fail"
+    assert abs(verdict["value"] - 0.1) < 1e-9  # MAE 0.1 for f against 1.0 for m
+    assert audit.passed is False
+
+
+def test_a_finished_audit_is_never_changed_or_deleted(api, project, owner):
+    from governance.models.fairness import FairnessAuditImmutable
+
+    version, _ = version_with_evidence(project, owner)
+    audit = FairnessAudit.objects.get(
+        pk=upload(api.as_user(owner), version, audit_csv()).json()["id"]
+    )
+    audit.passed = False
+    with pytest.raises(FairnessAuditImmutable):
+        audit.save()
+    with pytest.raises(FairnessAuditImmutable):
+        audit.delete()
+    assert FairnessAudit.objects.get(pk=audit.pk).passed is True

@@ -80,3 +80,36 @@ def test_chart_from_report_contains_each_group():
     for group in ["f", "m", "x & y"]:
         assert group in labels
     assert "undefined: no positives in group" in labels
+
+
+def test_selection_rate_chart_draws_the_four_fifths_line_from_the_reference_group():
+    from governance.fairness.charts import selection_rate_chart
+
+    def group(name, rate, reference=False):
+        return {
+            "group": name,
+            "count": 50,
+            "status": "ok",
+            "is_reference": reference,
+            "metrics": {
+                "selection_rate": {
+                    "value": rate,
+                    "ci": None,
+                    "undefined": False,
+                    "undefined_reason": None,
+                }
+            },
+        }
+
+    feature_set = {
+        "key": "sex",
+        "groups": [group("f", 0.3), group("m", 0.5, reference=True)],
+        "verdicts": [
+            {"metric": "selection_rate", "kind": "ratio", "against": "reference", "min": 0.8}
+        ],
+    }
+    with_line = selection_rate_chart(feature_set)
+    feature_set["verdicts"] = []
+    without_line = selection_rate_chart(feature_set)
+    assert with_line != without_line
+    assert "0.4" in with_line  # 0.5 × 0.8
