@@ -154,11 +154,6 @@ def test_export_of_an_invisible_subject_answers_like_a_missing_one(world, export
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="downloading an export whose stored file is gone raises FileNotFoundError (500); "
-    "verify reports the same loss cleanly",
-)
 def test_download_of_a_lost_file_is_a_clear_error_not_a_500(world, exports):
     from django.core.files.storage import default_storage
 

@@ -258,11 +258,6 @@ def test_filter_by_invisible_version_answers_like_a_missing_one(world, mon, row,
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="monitoring uploads check only the project's contribute right, never the role's "
-    "governance.add_monitoringreport (roles say what, rights say where)",
-)
 def test_uploading_a_batch_needs_the_role_as_well_as_the_right(world, mon):
     factories.grant(world.projects[A], world.people["reviewer"], ProjectRight.CONTRIBUTE)
     response = mon.call(_client(world, "reviewer"), "monitoringreport-create", A)
@@ -270,11 +265,6 @@ def test_uploading_a_batch_needs_the_role_as_well_as_the_right(world, mon):
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="schedules are saved by the view (serializer.save()), with no action and no audit "
-    "event: a changed re-check interval leaves no trace",
-)
 def test_changing_a_schedule_is_in_the_audit_trail(world, mon):
     response = mon.call(_client(world, "compliance officer"), "monitoringschedule-update", A)
     assert response.status_code == 200
