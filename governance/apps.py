@@ -7,7 +7,10 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self):
-        from governance import history_audit  # noqa: F401 - connects the history → audit hook
+        from governance import (  # noqa: F401 - these connect their signal receivers
+            access_audit,
+            history_audit,
+        )
         from governance.defaults import ensure_defaults
 
         post_migrate.connect(ensure_defaults, sender=self, dispatch_uid="stagegate_defaults")

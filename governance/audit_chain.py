@@ -85,7 +85,15 @@ def record(
     # then insert the event and move the head in one statement.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(_LOCK_HEAD[connection.vendor == "postgresql"])
-        head_sequence, head_hash = cursor.fetchone()
+        head = cursor.fetchone()
+        if head is None:
+            # The very first event, written while migrations run (before post_migrate has
+            # created the head). With events already present the insert below would collide
+            # on the sequence and fail loudly, as a lost head should.
+            AuditChainHead.objects.get_or_create(pk=1, defaults={"hash": GENESIS_HASH})
+            cursor.execute(_LOCK_HEAD[connection.vendor == "postgresql"])
+            head = cursor.fetchone()
+        head_sequence, head_hash = head
         occurred_at = datetime.now(UTC)
         fields = {
             "sequence": head_sequence + 1,
