@@ -85,3 +85,16 @@ def test_production_refuses_debug(tmp_path):
     result = production(tmp_path, "check", DEBUG="1")
     assert result.returncode != 0
     assert "DEBUG must be off when STAGEGATE_ENV=production" in result.stderr
+
+
+def test_the_embedded_default_creates_its_sqlite_folder(tmp_path):
+    """A fresh clone has no var/ folder: `make run` must still be able to migrate."""
+    var = tmp_path / "fresh" / "var"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    os.environ.pop("DATABASE_URL", None)
+    try:
+        result = manage(var, "migrate", "--noinput", DEBUG="1")
+    finally:
+        os.environ.update(env)
+    assert result.returncode == 0, result.stderr
+    assert (var / "stagegate.sqlite3").exists()
