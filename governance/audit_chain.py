@@ -8,6 +8,8 @@ and names the first broken link.
 import hashlib
 import hmac
 import json
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -57,6 +59,10 @@ def project_id_of(record) -> int | None:
     return getattr(target, f"{last}_id", None)
 
 
+# Events recorded inside `batched()` wait here, with the savepoint depth they were made at.
+_pending: ContextVar[list | None] = ContextVar("stagegate_audit_pending", default=None)
+
+
 def record(
     action: str,
     *,
@@ -68,11 +74,12 @@ def record(
     after: dict | None = None,
     reason: str = "",
     actor=None,
-) -> AuditEvent:
+) -> None:
     """Append one event to the chain, inside the caller's transaction.
 
     `target` is the record acted on (its type, id and project are derived); the actor
-    defaults to the user of the current request or task.
+    defaults to the user of the current request or task. Inside `batched()` the event is
+    appended with the others of the block when it ends.
     """
     if target is not None:
         object_type = object_type or target._meta.label_lower
@@ -80,70 +87,135 @@ def record(
         project_id = project_id if project_id is not None else project_id_of(target)
     actor = actor if actor is not None else current_user()
     context = current()
-    # Inside the caller's transaction when there is one (no savepoint: an append that fails
-    # must fail the action it records). Raw SQL, two round trips on PostgreSQL: lock the head,
-    # then insert the event and move the head in one statement.
+    event = {
+        "actor_id": actor.pk if actor is not None else None,
+        "actor_name": printed_name(actor),
+        "request_id": context.request_id,
+        "action": str(action),
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "project_id": project_id,
+        "before": before or {},
+        "after": after or {},
+        "reason": reason or context.reason,
+    }
+    pending = _pending.get()
+    if pending is not None and len(connection.savepoint_ids) == pending[0]:
+        # What the event says is fixed now, not when the block ends.
+        event["before"], event["after"] = json.loads(
+            canonical_json([event["before"], event["after"]])
+        )
+        pending[1].append(event)
+        return
+    # Outside a batch, or inside a savepoint opened within one: append now, so that the event
+    # rolls back with the savepoint if the savepoint does. (The batch's waiting events keep
+    # waiting: written now, inside the savepoint, they would be lost with it.)
+    _append([event])
+
+
+@contextmanager
+def batched():
+    """Append the events recorded inside the block together when it ends: one lock of the chain
+    head and two round trips on PostgreSQL, however many events the action records.
+
+    Use it inside the action's transaction, so that the events are part of it. An exception
+    leaving the block discards its events, as the transaction's rollback would. An event
+    recorded inside a savepoint opened within the block is appended at once (it must roll
+    back with its savepoint), so it precedes the block's earlier events in the chain; the
+    actions that batch open no savepoints inside the block.
+    """
+    if _pending.get() is not None:  # nested: the outermost block appends
+        yield
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_chain.batched() must run inside a transaction")
+    pending = (len(connection.savepoint_ids), [])
+    token = _pending.set(pending)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+    if pending[1]:
+        _append(pending[1])
+
+
+def _append(events: list[dict]) -> None:
+    """Lock the head, chain the events after it and move it, inside the caller's transaction
+    when there is one (no savepoint: an append that fails must fail the action it records)."""
+    postgresql = connection.vendor == "postgresql"
+    if postgresql and len(events) == 1:
+        _append_one_in_postgresql(events[0])
+        return
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        head_sequence, head_hash = _locked_head(cursor)
+        occurred_at = datetime.now(UTC)
+        occurred = utc_iso(occurred_at)
+        rows = []
+        for sequence, event in enumerate(events, start=head_sequence + 1):
+            payload = canonical_json({**event, "sequence": sequence, "occurred_at": occurred})
+            digest = chain_hash(head_hash, payload)
+            rows.append(
+                (
+                    sequence,
+                    occurred_at,
+                    event["actor_id"],
+                    event["actor_name"],
+                    event["request_id"],
+                    event["action"],
+                    event["object_type"],
+                    event["object_id"],
+                    event["project_id"],
+                    payload,
+                    head_hash,
+                    digest,
+                )
+            )
+            head_hash = digest
+        last = rows[-1][0]
+        if postgresql:
+            values = ", ".join([_ROW] * len(rows))
+            cursor.execute(
+                f"WITH appended AS ({_INSERT_HEAD} {values}) {_MOVE_HEAD}",
+                [*(v for row in rows for v in row), last, head_hash],
+            )
+        else:
+            cursor.executemany(f"{_INSERT_HEAD} {_ROW}", rows)
+            cursor.execute(_MOVE_HEAD, [last, head_hash])
+
+
+def _locked_head(cursor) -> tuple[int, str]:
+    cursor.execute(_LOCK_HEAD[connection.vendor == "postgresql"])
+    head = cursor.fetchone()
+    if head is None:
+        # The very first event, written while migrations run (before post_migrate has
+        # created the head). With events already present the insert would collide on the
+        # sequence and fail loudly, as a lost head should.
+        AuditChainHead.objects.get_or_create(pk=1, defaults={"hash": GENESIS_HASH})
         cursor.execute(_LOCK_HEAD[connection.vendor == "postgresql"])
         head = cursor.fetchone()
-        if head is None:
-            # The very first event, written while migrations run (before post_migrate has
-            # created the head). With events already present the insert below would collide
-            # on the sequence and fail loudly, as a lost head should.
-            AuditChainHead.objects.get_or_create(pk=1, defaults={"hash": GENESIS_HASH})
-            cursor.execute(_LOCK_HEAD[connection.vendor == "postgresql"])
-            head = cursor.fetchone()
-        head_sequence, head_hash = head
-        occurred_at = datetime.now(UTC)
-        fields = {
-            "sequence": head_sequence + 1,
-            "occurred_at": utc_iso(occurred_at),
-            "actor_id": actor.pk if actor is not None else None,
-            "actor_name": printed_name(actor),
-            "request_id": context.request_id,
-            "action": str(action),
-            "object_type": object_type,
-            "object_id": str(object_id),
-            "project_id": project_id,
-            "before": before or {},
-            "after": after or {},
-            "reason": reason or context.reason,
-        }
-        payload = canonical_json(fields)
-        digest = chain_hash(head_hash, payload)
-        row = [
-            fields["sequence"],
-            occurred_at,
-            fields["actor_id"],
-            fields["actor_name"],
-            fields["request_id"],
-            fields["action"],
-            object_type,
-            fields["object_id"],
-            project_id,
-            payload,
-            head_hash,
-            digest,
-        ]
-        if connection.vendor == "postgresql":
-            cursor.execute(_INSERT_AND_MOVE_HEAD, [*row, fields["sequence"], digest])
-        else:
-            cursor.execute(_INSERT, row)
-            cursor.execute(_MOVE_HEAD, [fields["sequence"], digest])
-    return AuditEvent(
-        sequence=fields["sequence"],
-        occurred_at=occurred_at,
-        actor_id=fields["actor_id"],
-        actor_name=fields["actor_name"],
-        request_id=fields["request_id"],
-        action=fields["action"],
-        object_type=object_type,
-        object_id=fields["object_id"],
-        project_id=project_id,
-        payload=payload,
-        prev_hash=head_hash,
-        hash=digest,
-    )
+    return head
+
+
+def _append_one_in_postgresql(event: dict) -> None:
+    """One event in one statement (one round trip; in autocommit, its own transaction): the
+    database locks the head, stamps the time, builds the payload around the sequence and time
+    it chose, hashes it and moves the head. The payload is the same canonical JSON Python
+    would write: its keys are sorted, `occurred_at` falls between the parts Python sends and
+    `sequence` is the last key."""
+    # Canonical JSON of the keys before and after "occurred_at", cut open where it goes.
+    head = canonical_json({k: v for k, v in event.items() if k < "occurred_at"})
+    tail = canonical_json({k: v for k, v in event.items() if k > "occurred_at"})
+    parameters = {
+        "before_time": head[:-1] + ',"occurred_at":"',
+        "between": '",' + tail[1:-1] + ',"sequence":',
+        **{k: event[k] for k in _EVENT_COLUMNS},
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_APPEND_ONE, parameters)
+        if cursor.fetchone() is None:  # no head yet (first event, while migrating)
+            with transaction.atomic(savepoint=False):
+                _locked_head(cursor)
+                cursor.execute(_APPEND_ONE, parameters)
 
 
 # Only our own table names are interpolated into these statements; values are parameters.
@@ -159,9 +231,41 @@ _COLUMN_LIST = (
     "sequence, occurred_at, actor_id, actor_name, request_id, action, object_type, "
     "object_id, project_id, payload, prev_hash, hash"
 )
-_INSERT = f"INSERT INTO {_EVENTS} ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * 12)})"  # noqa: S608
+_ROW = f"({', '.join(['%s'] * 12)})"
+_INSERT_HEAD = f"INSERT INTO {_EVENTS} ({_COLUMN_LIST}) VALUES"  # noqa: S608
 _MOVE_HEAD = f"UPDATE {_HEAD} SET sequence = %s, hash = %s WHERE id = 1"  # noqa: S608
-_INSERT_AND_MOVE_HEAD = f"WITH appended AS ({_INSERT}) {_MOVE_HEAD}"
+_EVENT_COLUMNS = (
+    "actor_id",
+    "actor_name",
+    "request_id",
+    "action",
+    "object_type",
+    "object_id",
+    "project_id",
+)
+# The time format is utc_iso()'s; verify() checks the column against the payload the same way.
+_APPEND_ONE = f"""
+WITH head AS (
+    SELECT sequence + 1 AS sequence, hash AS prev_hash, clock_timestamp() AS occurred_at
+    FROM {_HEAD} WHERE id = 1 FOR UPDATE
+), event AS (
+    SELECT sequence, prev_hash, occurred_at,
+           %(before_time)s
+           || to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'
+           || %(between)s || sequence::text || '}}' AS payload
+    FROM head
+), appended AS (
+    INSERT INTO {_EVENTS} ({_COLUMN_LIST})
+    SELECT sequence, occurred_at, %(actor_id)s, %(actor_name)s, %(request_id)s, %(action)s,
+           %(object_type)s, %(object_id)s, %(project_id)s, payload, prev_hash,
+           encode(sha256(convert_to(prev_hash || payload, 'UTF8')), 'hex')
+    FROM event
+    RETURNING sequence, hash
+)
+UPDATE {_HEAD} SET sequence = appended.sequence, hash = appended.hash
+FROM appended WHERE {_HEAD}.id = 1
+RETURNING appended.sequence
+"""  # noqa: S608
 
 
 @dataclass
@@ -217,48 +321,67 @@ _PROBLEMS = {
     "hash": "its hash does not match its content (the event was altered)",
     "columns": "its columns differ from its hashed content (the event was altered)",
 }
+# One pass that PostgreSQL can run in parallel (no window function): each event is joined to
+# the one before it for the link check, hashed, and its columns compared with its payload,
+# parsed once (json, not jsonb: no binary tree is built). Gaps in the sequence are looked for
+# only when the counts say there is one. `_columns_match` is the same comparison in Python.
 _VERIFY_SQL = f"""
-WITH ordered AS MATERIALIZED (
-    SELECT e.*, row_number() OVER (ORDER BY sequence) AS expected,
-           lag(hash, 1, %(genesis)s) OVER (ORDER BY sequence) AS previous,
-           payload::jsonb AS p
-    FROM {AuditEvent._meta.db_table} e
-), judged AS (
-    SELECT expected, CASE
-        WHEN sequence <> expected THEN 'sequence'
-        WHEN prev_hash <> previous THEN 'prev'
-        WHEN encode(sha256(convert_to(prev_hash || payload, 'UTF8')), 'hex') <> hash THEN 'hash'
-        WHEN (p->>'sequence')::bigint IS DISTINCT FROM sequence
-          OR p->>'occurred_at' IS DISTINCT FROM
-             to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'
-          OR (p->>'actor_id')::bigint IS DISTINCT FROM actor_id
-          OR p->>'actor_name' IS DISTINCT FROM actor_name
-          OR p->>'request_id' IS DISTINCT FROM request_id
-          OR p->>'action' IS DISTINCT FROM action
-          OR p->>'object_type' IS DISTINCT FROM object_type
-          OR p->>'object_id' IS DISTINCT FROM object_id
-          OR (p->>'project_id')::bigint IS DISTINCT FROM project_id THEN 'columns'
-    END AS problem
-    FROM ordered
-)
-SELECT expected, problem, (SELECT count(*) FROM ordered),
-       (SELECT hash FROM ordered ORDER BY sequence DESC LIMIT 1)
-FROM (SELECT 1) one LEFT JOIN LATERAL (
-    SELECT expected, problem FROM judged WHERE problem IS NOT NULL ORDER BY expected LIMIT 1
-) broken ON true
+SELECT
+  min(e.sequence) FILTER (WHERE e.prev_hash IS DISTINCT FROM
+      CASE WHEN e.sequence = 1 THEN %(genesis)s ELSE b.hash END),
+  min(e.sequence) FILTER (WHERE
+      encode(sha256(convert_to(e.prev_hash || e.payload, 'UTF8')), 'hex') IS DISTINCT FROM e.hash),
+  min(e.sequence) FILTER (WHERE p.sequence IS DISTINCT FROM e.sequence
+      OR p.occurred_at IS DISTINCT FROM
+         to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'
+      OR p.actor_id IS DISTINCT FROM e.actor_id
+      OR p.actor_name IS DISTINCT FROM e.actor_name
+      OR p.request_id IS DISTINCT FROM e.request_id
+      OR p.action IS DISTINCT FROM e.action
+      OR p.object_type IS DISTINCT FROM e.object_type
+      OR p.object_id IS DISTINCT FROM e.object_id
+      OR p.project_id IS DISTINCT FROM e.project_id),
+  count(*), min(e.sequence), max(e.sequence),
+  (SELECT hash FROM {_EVENTS} ORDER BY sequence DESC LIMIT 1)
+FROM {_EVENTS} e
+LEFT JOIN {_EVENTS} b ON b.sequence = e.sequence - 1
+CROSS JOIN LATERAL json_to_record(e.payload::json) AS p(
+    sequence bigint, occurred_at text, actor_id bigint, actor_name text, request_id text,
+    action text, object_type text, object_id text, project_id bigint)
 """  # noqa: S608 - only our table name is interpolated
+_FIRST_GAP_SQL = f"""
+SELECT CASE WHEN min(sequence) <> 1 THEN 1 ELSE (
+    SELECT min(e.sequence) + 1 FROM {_EVENTS} e
+    WHERE NOT EXISTS (SELECT 1 FROM {_EVENTS} n WHERE n.sequence = e.sequence + 1)
+) END FROM {_EVENTS}
+"""  # noqa: S608
 
 
 def _verify_in_postgresql() -> Verification:
     head = AuditChainHead.objects.get(pk=1)
     with connection.cursor() as cursor:
         cursor.execute(_VERIFY_SQL, {"genesis": GENESIS_HASH})
-        broken_at, problem, count, last_hash = cursor.fetchone()
-    if problem is not None:
-        text = _PROBLEMS[problem]
-        if problem == "sequence":
-            text = f"expected event #{broken_at} but found another: {text}"
-        return Verification(False, broken_at - 1, head.sequence, head.hash, broken_at, text)
+        prev_at, hash_at, columns_at, count, lowest, highest, last_hash = cursor.fetchone()
+        gap = None
+        if count and (lowest != 1 or highest != count):  # sequences are unique: 1..n or a gap
+            cursor.execute(_FIRST_GAP_SQL)
+            gap = cursor.fetchone()[0]
+    # The first broken link is the lowest event with a problem before the first gap; at one
+    # event the problems are named in the order Python's walk finds them.
+    found = [
+        (at, kind)
+        for at, kind in ((prev_at, "prev"), (hash_at, "hash"), (columns_at, "columns"))
+        if at is not None and (gap is None or at < gap)
+    ]
+    if found:
+        broken_at = min(at for at, _ in found)
+        problem = next(kind for at, kind in found if at == broken_at)
+        return Verification(
+            False, broken_at - 1, head.sequence, head.hash, broken_at, _PROBLEMS[problem]
+        )
+    if gap is not None:
+        text = f"expected event #{gap} but found another: {_PROBLEMS['sequence']}"
+        return Verification(False, gap - 1, head.sequence, head.hash, gap, text)
     return _against_head(head, count, last_hash or GENESIS_HASH)
 
 
@@ -274,6 +397,18 @@ def _against_head(head, checked: int, last_hash: str) -> Verification:
             "removed from the end, or the head was altered",
         )
     return Verification(True, checked, head.sequence, head.hash)
+
+
+def _columns_match(row) -> bool:
+    """Whether an event's columns equal the values its hashed payload holds for them."""
+    try:
+        fields = json.loads(row[9])
+    except ValueError:
+        return False
+    if not isinstance(fields, dict):
+        return False
+    stored = (row[0], utc_iso(row[1]), *row[2:9])
+    return stored == tuple(fields.get(k) for k in _COLUMNS[:9])
 
 
 def _verify_in_python(chunk_size: int) -> Verification:
@@ -306,22 +441,8 @@ def _verify_in_python(chunk_size: int) -> Verification:
             problem = "its previous-hash does not match the event before it (reordered or forged)"
         elif chain_hash(prev_hash, payload) != digest:
             problem = "its hash does not match its content (the event was altered)"
-        else:
-            fields = json.loads(payload)
-            stored = (
-                sequence,
-                utc_iso(occurred_at),
-                actor_id,
-                actor_name,
-                request_id,
-                action,
-                object_type,
-                object_id,
-                project_id,
-            )
-            hashed = tuple(fields.get(k) for k in _COLUMNS[:9])
-            if stored != hashed:
-                problem = "its columns differ from its hashed content (the event was altered)"
+        elif not _columns_match(row):
+            problem = "its columns differ from its hashed content (the event was altered)"
         if problem:
             return Verification(False, checked, head.sequence, head.hash, sequence, problem)
         checked += 1

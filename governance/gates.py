@@ -7,6 +7,9 @@ GateResult: pass or fail, a sentence a reviewer can read, and the evidence it re
 
 from dataclasses import asdict, dataclass, field
 
+from django.db.models import Exists, OuterRef
+
+from lineage.models import Run
 from registry.choices import Direction, RiskStatus, Split
 from registry.models import Evaluation, ModelVersion
 
@@ -41,12 +44,26 @@ def _meets(value: float, threshold: float, direction: str) -> bool:
 
 def latest_evaluation(version: ModelVersion, split: str) -> Evaluation | None:
     """The most recent evaluation of `version` on a dataset version of `split`."""
+    cached = getattr(version, "_latest_evaluations", None)
+    if cached is not None:
+        return cached.get(split)
     return (
         version.evaluations.filter(dataset_version__split=split)
-        .select_related("dataset_version__dataset")
+        .select_related("dataset_version__dataset__project")
         .order_by("-created_at", "-id")
         .first()
     )
+
+
+def _latest_evaluations(version: ModelVersion) -> dict[str, Evaluation]:
+    """The latest evaluation per split, read once for all the checks of one evaluation."""
+    latest = {}
+    evaluations = version.evaluations.select_related("dataset_version__dataset__project").order_by(
+        "-created_at", "-id"
+    )
+    for evaluation in evaluations:
+        latest.setdefault(evaluation.dataset_version.split, evaluation)
+    return latest
 
 
 @check("evaluation_meets_acceptance")
@@ -144,15 +161,20 @@ def beats_baseline(version: ModelVersion, settings: dict) -> GateResult:
 def lineage_complete(version: ModelVersion, settings: dict) -> GateResult:
     """The run that produced the version names its code commit, data, parameters, environment."""
     name = "lineage_complete"
-    run = version.run
-    if run is None:
+    if version.run_id is None:
         return GateResult(name, False, "no run is recorded as producing this version")
+    inputs = Run.input_datasets.through.objects.filter(run_id=OuterRef("pk"))
+    run = (
+        Run.objects.select_related("code_version")
+        .annotate(has_inputs=Exists(inputs))
+        .get(pk=version.run_id)
+    )
     missing = []
     if run.code_version is None:
         missing.append("code commit")
     elif run.code_version.dirty:
         missing.append("clean code commit (the code was dirty)")
-    if not run.input_datasets.exists():
+    if not run.has_inputs:
         missing.append("input dataset versions")
     if not run.parameters:
         missing.append("parameters")
@@ -211,5 +233,16 @@ def fairness_audit_passed(version: ModelVersion, settings: dict) -> GateResult:
 
 
 def evaluate_evidence(version: ModelVersion, rule: dict, settings: dict) -> list[GateResult]:
-    """Run the evidence checks the rule names, in its order."""
-    return [CHECKS[name](version, settings) for name in rule.get("checks", [])]
+    """Run the evidence checks the rule names, in its order.
+
+    The version's evaluations are read once for all the checks (several look at the latest
+    evaluation of a split), and only for the duration of this call.
+    """
+    checks = rule.get("checks", [])
+    if not checks:
+        return []
+    version._latest_evaluations = _latest_evaluations(version)
+    try:
+        return [CHECKS[name](version, settings) for name in checks]
+    finally:
+        del version._latest_evaluations
