@@ -13,7 +13,8 @@ from django.utils import timezone
 from governance import audit_chain
 from governance.choices import AuditAction, RequestStatus, SignatureMeaning
 from governance.errors import Conflict, NotAllowed
-from governance.gates import GateResult, evaluate_evidence
+from governance.gates import GateResult, evaluate_evidence, locked_for_evidence
+from governance.history_audit import remember_values
 from governance.models import Signature, TransitionRequest
 from governance.monitoring.plans import change_control_gates, rule_for_version
 from governance.policies import policy_for, role_groups_of
@@ -110,11 +111,7 @@ def request_transition(version: ModelVersion, to_stage: str, *, actor, justifica
 def _request_transition(version, to_stage, *, actor, justification):
     if not justification or not justification.strip():
         raise Conflict("a justification is required")
-    version = (
-        ModelVersion.objects.select_for_update()
-        .select_related("registered_model__project")
-        .get(pk=version.pk)
-    )
+    version = locked_for_evidence(version.pk)
     project = version.registered_model.project
     if not has_project_right(actor, project, ProjectRight.CONTRIBUTE):
         raise NotAllowed(f"you need the 'contribute' right on {project.key} to request transitions")
@@ -171,10 +168,11 @@ def _signing_role(signer, rule) -> str | None:
 
 def _lock_open(request_id) -> TransitionRequest:
     request = (
-        TransitionRequest.objects.select_for_update()
+        TransitionRequest.objects.select_for_update(of=("self",))
         .select_related("model_version__registered_model__project", "policy")
         .get(pk=request_id)
     )
+    remember_values(request)
     if not request.is_open:
         raise Conflict(
             f"this request is {request.get_status_display().lower()}; "
@@ -208,11 +206,8 @@ def _sign(request, *, signer, meaning, comment) -> Signature:
     request = _lock_open(request.pk)
     # Lock the version now: the evidence evaluated below is what a completing approval
     # applies on, so it must not change before the end of this transaction.
-    request.model_version = (
-        ModelVersion.objects.select_for_update()
-        .select_related("registered_model__project")
-        .get(pk=request.model_version_id)
-    )
+    request.model_version = locked_for_evidence(request.model_version_id)
+    remember_values(request.model_version)
     project = request.model_version.registered_model.project
     is_requester = signer.pk == request.requested_by_id
     if is_requester and meaning not in REQUESTER_MEANINGS:
@@ -325,11 +320,7 @@ def _apply_if_ready(
     """Apply the transition if every gate passes now. `version` is the version when this
     transaction has locked it already; `evidence` and `signatures` were read under that lock."""
     if version is None:
-        version = (
-            ModelVersion.objects.select_for_update()
-            .select_related("registered_model__project")
-            .get(pk=request.model_version_id)
-        )
+        version = locked_for_evidence(request.model_version_id)
     if version.stage != request.from_stage:
         _close(
             request,

@@ -5,6 +5,8 @@ passing, is the hot path of governance; its query count is held here so that a c
 adds an N+1 or a redundant read fails the suite (the timing is measured in bench/).
 """
 
+import json
+
 import pytest
 
 from governance import transitions
@@ -38,18 +40,18 @@ def validated(api, project, owner, reviewer):
 def test_a_round_stays_within_its_query_budget(
     validated, owner, reviewer, compliance, monkeypatch, django_assert_max_num_queries
 ):
-    """request 16, first approval 19, completing approval + apply 24 queries at most (SQLite;
-    PostgreSQL needs fewer: its audit append is one statement). Before the evidence reads were
-    shared and the audit events batched, the round took 117."""
+    """request 13, first approval 16, completing approval + apply 19 queries at most (SQLite;
+    PostgreSQL needs one fewer per step). Before the evidence reads were shared, the audit
+    events batched and the history diffs taken from the locked rows, the round took 117."""
     monkeypatch.setattr(transitions, "confirm_password", lambda *a, **k: None)
     head = AuditChainHead.objects.get(pk=1).sequence
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(13):
         request = transitions.request_transition(
             validated, "approved", actor=owner, justification="validated"
         )
-    with django_assert_max_num_queries(19):
+    with django_assert_max_num_queries(16):
         transitions.sign(request, signer=reviewer, meaning="approved", password="x")
-    with django_assert_max_num_queries(24):
+    with django_assert_max_num_queries(19):
         transitions.sign(request, signer=compliance, meaning="approved", password="x")
     request.refresh_from_db()
     assert request.status == RequestStatus.APPLIED
@@ -74,4 +76,18 @@ def test_a_round_stays_within_its_query_budget(
     assert actions.count(AuditAction.STAGE_CHANGED) == 1
     assert actions.count(AuditAction.FAIRNESS_AUDIT_USED) == 1
     assert actions.count(AuditAction.TRANSITION_APPLIED) == 1
+    # The history diffs taken from the rows as locked say exactly what changed.
+    updates = [
+        json.loads(payload)
+        for payload in AuditEvent.objects.filter(
+            sequence__gt=head, action=AuditAction.RECORD_UPDATED
+        ).values_list("payload", flat=True)
+    ]
+    version_update = next(u for u in updates if u["object_type"] == "registry.modelversion")
+    assert version_update["before"] == {"stage": "validation"}
+    assert version_update["after"] == {"stage": "approved"}
+    request_updates = [u for u in updates if u["object_type"] == "governance.transitionrequest"]
+    assert request_updates[-1]["before"]["status"] == "pending"
+    assert request_updates[-1]["after"]["status"] == "applied"
+    assert "gate_results" in request_updates[0]["after"]  # the first approval counted
     assert verify().valid
