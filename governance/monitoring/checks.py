@@ -13,6 +13,7 @@ with the sensitive features, fairness drift). Files are stored by content hash.
 
 import hashlib
 import io
+import logging
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -43,6 +44,7 @@ from registry.models import Evaluation
 OUTPUT_COLUMNS = ("y_true", "y_pred", "y_score")
 MONITORED_STAGES = (Stage.PRODUCTION, Stage.STAGING)
 MAX_CATEGORIES = 50
+logger = logging.getLogger(__name__)
 
 
 def _error(field: str, message: str) -> ValidationError:
@@ -246,7 +248,7 @@ def _performance(report, batch: pd.DataFrame, thresholds: dict) -> dict | None:
     return result.to_dict()
 
 
-def _fairness(report, batch: pd.DataFrame) -> dict | None:
+def _fairness(report, batch: pd.DataFrame, thresholds: dict) -> dict | None:
     """The fairness audit's metrics per subgroup on the batch, configured by the policy."""
     if "y_true" not in batch.columns or not {"y_pred", "y_score"} & set(batch.columns):
         return None
@@ -284,52 +286,84 @@ def _fairness(report, batch: pd.DataFrame) -> dict | None:
     return {"level": level, **result}
 
 
+def _compute(report, thresholds: dict) -> dict:
+    """The report's results as model fields; raises on anything it cannot check."""
+    reference = _read_stored(report.reference.file)
+    batch = _read_stored(report.batch)
+    _progress(report, progress=30)
+    features = [c for c in reference.columns if c not in OUTPUT_COLUMNS]
+    data = drift.feature_drift(
+        reference, batch, features=features, thresholds=thresholds["data_drift"]
+    )
+    results = {MonitoringKind.DATA_DRIFT.value: data.to_dict()}
+    column = _prediction_column(reference, batch)
+    if column is not None:
+        results[MonitoringKind.PREDICTION_DRIFT.value] = drift.prediction_drift(
+            reference[column], batch[column], thresholds["data_drift"]
+        ).to_dict()
+    _progress(report, progress=70)
+    results[MonitoringKind.PERFORMANCE.value] = _performance(
+        report, batch, thresholds["performance"]
+    )
+    results[MonitoringKind.FAIRNESS.value] = _fairness(report, batch, thresholds)
+    return _finished(results, row_count=len(batch))
+
+
+def _finished(results: dict, *, row_count: int) -> dict:
+    levels = {kind: r["level"] for kind, r in results.items() if r is not None}
+    return {
+        "status": CheckStatus.DONE,
+        "progress": 100,
+        "row_count": row_count,
+        "data_drift": results[MonitoringKind.DATA_DRIFT.value],
+        "prediction_drift": results.get(MonitoringKind.PREDICTION_DRIFT.value),
+        "performance": results.get(MonitoringKind.PERFORMANCE.value),
+        "fairness_drift": results.get(MonitoringKind.FAIRNESS.value),
+        "levels": levels,
+        "breached": [kind for kind, level in levels.items() if level == "breach"],
+        "completed_at": datetime.now(UTC),
+    }
+
+
+def _fail(report, message: str) -> None:
+    """End a check as failed, with its error, in the audit trail: never left "running"."""
+    with transaction.atomic():
+        _progress(
+            report,
+            status=CheckStatus.FAILED,
+            progress=100,
+            error=message,
+            completed_at=datetime.now(UTC),
+        )
+        audit_chain.record(
+            AuditAction.MONITORING_CHECK_FAILED,
+            target=report,
+            reason="monitoring check failed",
+            after={"status": CheckStatus.FAILED.value, "error": message},
+        )
+
+
 def run(report_id: int) -> MonitoringReport:
-    """Compute a queued check (idempotent: a finished report is returned as it is)."""
+    """Compute a queued check (idempotent: a finished report is returned as it is).
+
+    Whatever goes wrong ends the report as failed with the error and an audit event: bad data
+    with its message, anything unexpected with the exception's type and message (and the
+    traceback in the worker's log). The task does not re-raise: the report carries the error.
+    """
     report = MonitoringReport.objects.select_related(
         "model_version__registered_model__project", "reference", "reference_dataset_version"
     ).get(pk=report_id)
     if report.status == CheckStatus.DONE:
         return report
-    _progress(report, status=CheckStatus.RUNNING, progress=5)
-    thresholds = report.thresholds
+    _progress(report, status=CheckStatus.RUNNING, progress=5, error="")
     try:
-        reference = _read_stored(report.reference.file)
-        batch = _read_stored(report.batch)
-        _progress(report, progress=30)
-        features = [c for c in reference.columns if c not in OUTPUT_COLUMNS]
-        data = drift.feature_drift(
-            reference, batch, features=features, thresholds=thresholds["data_drift"]
-        )
-        results = {MonitoringKind.DATA_DRIFT.value: data.to_dict()}
-        column = _prediction_column(reference, batch)
-        if column is not None:
-            results[MonitoringKind.PREDICTION_DRIFT.value] = drift.prediction_drift(
-                reference[column], batch[column], thresholds["data_drift"]
-            ).to_dict()
-        _progress(report, progress=70)
-        results[MonitoringKind.PERFORMANCE.value] = _performance(
-            report, batch, thresholds["performance"]
-        )
-        results[MonitoringKind.FAIRNESS.value] = _fairness(report, batch)
+        # A savepoint: a database error while storing must not poison the failure record.
+        with transaction.atomic():
+            _progress(report, **_compute(report, report.thresholds))
     except (ValueError, ValidationError, KeyError) as exc:
-        message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        _progress(report, status=CheckStatus.FAILED, progress=100, error=message)
-        report.refresh_from_db()
-        return report
-    levels = {kind: r["level"] for kind, r in results.items() if r is not None}
-    _progress(
-        report,
-        status=CheckStatus.DONE,
-        progress=100,
-        row_count=len(batch),
-        data_drift=results[MonitoringKind.DATA_DRIFT.value],
-        prediction_drift=results.get(MonitoringKind.PREDICTION_DRIFT.value),
-        performance=results[MonitoringKind.PERFORMANCE.value],
-        fairness_drift=results[MonitoringKind.FAIRNESS.value],
-        levels=levels,
-        breached=[kind for kind, level in levels.items() if level == "breach"],
-        completed_at=datetime.now(UTC),
-    )
+        _fail(report, "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
+    except Exception as exc:  # noqa: BLE001 - recorded on the report, never left "running"
+        logger.exception("monitoring check %s failed", report.pk)
+        _fail(report, f"unexpected error: {type(exc).__name__}: {exc}")
     report.refresh_from_db()
     return report
