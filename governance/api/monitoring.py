@@ -34,6 +34,12 @@ from registry.models import ModelVersion, Project, RegisteredModel
 PROJECT = "model_version__registered_model__project"
 
 
+def require_role(user, permission: str, doing: str) -> None:
+    """403 unless the user's role holds `permission` (the project right is checked apart)."""
+    if not user.has_perm(permission):
+        raise PermissionDenied(f"Your role does not allow you to {doing}.")
+
+
 class MonitoringReferenceSerializer(serializers.ModelSerializer):
     class Meta:
         model = MonitoringReference
@@ -120,8 +126,7 @@ class _UploadViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         version = data.validated_data["model_version"]
         # Roles say what, rights say where: both are needed.
-        if not request.user.has_perm("governance.add_monitoringreport"):
-            raise PermissionDenied("Your role does not allow you to upload monitoring data.")
+        require_role(request.user, "governance.add_monitoringreport", "upload monitoring data")
         require_right(request.user, version.project, ProjectRight.CONTRIBUTE)
         try:
             record = type(self).action_function(
@@ -228,6 +233,10 @@ class ChangeControlPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVi
         data = ChangeControlPlanRequestSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
+        require_role(
+            request.user, "governance.add_changecontrolplan", "propose change-control plans"
+        )
+        require_right(request.user, values["project"], ProjectRight.CONTRIBUTE)
         plan = plans.propose_plan(values.pop("project"), actor=request.user, **values)
         return Response(ChangeControlPlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
@@ -237,6 +246,7 @@ class ChangeControlPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVi
         plan = self.get_object()
         data = PasswordSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        require_role(request.user, "governance.change_changecontrolplan", "approve plans")
         plan = plans.approve_plan(
             plan, signer=request.user, http_request=request._request, **data.validated_data
         )
@@ -268,6 +278,9 @@ class MonitoringScheduleViewSet(
 
     def perform_create(self, serializer):
         model = serializer.validated_data["registered_model"]
+        require_role(
+            self.request.user, "governance.add_monitoringschedule", "set monitoring schedules"
+        )
         require_right(self.request.user, model.project, ProjectRight.MANAGE)
         if MonitoringSchedule.objects.filter(registered_model=model).exists():
             raise serializers.ValidationError(
@@ -284,6 +297,9 @@ class MonitoringScheduleViewSet(
         )
 
     def perform_update(self, serializer):
+        require_role(
+            self.request.user, "governance.change_monitoringschedule", "change monitoring schedules"
+        )
         require_right(
             self.request.user, serializer.instance.registered_model.project, ProjectRight.MANAGE
         )

@@ -117,6 +117,10 @@ def approve_plan(
             raise Conflict(f"{plan} is already approved")
         if not signer.groups.filter(name=Role.COMPLIANCE_OFFICER).exists():
             raise NotAllowed("only a compliance officer can approve a change-control plan")
+        if not has_project_right(signer, plan.project, ProjectRight.REVIEW):
+            raise NotAllowed(
+                f"you need the 'review' right on {plan.project.key} to approve its plan"
+            )
         if plan.created_by_id == signer.pk:
             raise NotAllowed("the author of a change-control plan cannot approve it")
         # 21 CFR 11.70: bind the signature to the hash of exactly what was signed.
