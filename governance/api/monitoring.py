@@ -11,7 +11,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from governance import audit_chain
-from governance.api.serializers import PasswordSerializer
+from governance.api.serializers import PasswordSerializer, SignatureSerializer
 from governance.choices import AuditAction
 from governance.models import (
     ChangeControlPlan,
@@ -179,7 +179,16 @@ class RetrainingTicketViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class ChangeControlPlanSerializer(serializers.ModelSerializer):
+    """A plan version with its signatures (read from `Signature`), each saying whether the plan
+    still matches what was signed; `approved_by_name`, `approved_at` and `record_sha256` are
+    the approving signature's."""
+
     project = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    current_record_sha256 = serializers.SerializerMethodField()
+    signatures = serializers.SerializerMethodField()
+    approved_by_name = serializers.SerializerMethodField()
+    approved_at = serializers.SerializerMethodField()
+    record_sha256 = serializers.SerializerMethodField()
 
     class Meta:
         model = ChangeControlPlan
@@ -196,8 +205,31 @@ class ChangeControlPlanSerializer(serializers.ModelSerializer):
             "approved_by_name",
             "approved_at",
             "record_sha256",
+            "current_record_sha256",
+            "signatures",
         ]
         read_only_fields = fields
+
+    def get_current_record_sha256(self, plan) -> str:
+        cache = self.context.setdefault("_plan_sha", {})
+        if plan.pk not in cache:
+            cache[plan.pk] = plans.current_record_sha256(plan)
+        return cache[plan.pk]
+
+    @extend_schema_field(SignatureSerializer(many=True))
+    def get_signatures(self, plan) -> list[dict]:
+        context = {**self.context, "current_sha": self.get_current_record_sha256(plan)}
+        return SignatureSerializer(plan.signatures.all(), many=True, context=context).data
+
+    def get_approved_by_name(self, plan) -> str:
+        return plan.approval.printed_name if plan.approval else ""
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_approved_at(self, plan):
+        return plan.approval.signed_at if plan.approval else None
+
+    def get_record_sha256(self, plan) -> str:
+        return plan.approval.record_sha256 if plan.approval else ""
 
 
 class ChangeControlPlanRequestSerializer(serializers.Serializer):
@@ -215,9 +247,11 @@ class ChangeControlPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVi
     filterset_fields = ["status"]
 
     def get_queryset(self):
-        return ChangeControlPlan.objects.visible_to(
-            self.request.user, ProjectRight.VIEW
-        ).select_related("project")
+        return (
+            ChangeControlPlan.objects.visible_to(self.request.user, ProjectRight.VIEW)
+            .select_related("project")
+            .prefetch_related("signatures__signer")
+        )
 
     def get_serializer_class(self):
         if self.action == "create":
@@ -238,6 +272,7 @@ class ChangeControlPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVi
         )
         require_right(request.user, values["project"], ProjectRight.CONTRIBUTE)
         plan = plans.propose_plan(values.pop("project"), actor=request.user, **values)
+        plan = self.get_queryset().get(pk=plan.pk)
         return Response(ChangeControlPlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=PasswordSerializer, responses=ChangeControlPlanSerializer)
@@ -250,7 +285,7 @@ class ChangeControlPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVi
         plan = plans.approve_plan(
             plan, signer=request.user, http_request=request._request, **data.validated_data
         )
-        return Response(ChangeControlPlanSerializer(plan).data)
+        return Response(ChangeControlPlanSerializer(self.get_queryset().get(pk=plan.pk)).data)
 
 
 class MonitoringScheduleSerializer(serializers.ModelSerializer):
