@@ -26,16 +26,19 @@ from django.db import transaction
 
 from config.request_context import current
 from governance import audit_chain
-from governance.choices import AuditAction
+from governance.choices import AuditAction, RequestStatus
 from governance.fairness.audits import build_config, fairness_settings, read_table
 from governance.fairness.rules import decisions_from_scores, run_audit
 from governance.models import (
+    AuditStatus,
     CheckStatus,
+    FairnessAudit,
     MonitoringKind,
     MonitoringReference,
     MonitoringReport,
+    TransitionRequest,
 )
-from governance.monitoring import drift
+from governance.monitoring import drift, fairness_drift
 from governance.policies import policy_for
 from governance.policy_rules import monitoring_settings
 from registry.choices import Stage, TaskType
@@ -248,25 +251,94 @@ def _performance(report, batch: pd.DataFrame, thresholds: dict) -> dict | None:
     return result.to_dict()
 
 
+def validated_audit(report) -> tuple[FairnessAudit | None, dict | None]:
+    """The passed fairness audit the version was validated with, and where it was found.
+
+    That is the audit the fairness gate relied on in the latest applied transition of the
+    version (what its current stage rests on); for a policy without a fairness gate, the
+    latest passed audit of the version on the validated dataset version. None when neither
+    exists.
+    """
+    version = report.model_version
+    applied = (
+        TransitionRequest.objects.filter(model_version=version, status=RequestStatus.APPLIED)
+        .order_by("-decided_at", "-id")
+        .values_list("pk", "to_stage", "gate_results")
+    )
+    for request_id, to_stage, gates in applied:
+        for gate in gates:
+            audit_id = (gate.get("evidence") or {}).get("fairness_audit")
+            if gate.get("name") != "fairness_audit_passed" or not gate.get("passed"):
+                continue
+            audit = FairnessAudit.objects.filter(pk=audit_id, status=AuditStatus.DONE).first()
+            if audit is not None:
+                return audit, {
+                    "fairness_audit": audit.pk,
+                    "dataset_version": audit.dataset_version_id,
+                    "source": f"the fairness gate of transition request {request_id} "
+                    f"(to {to_stage})",
+                }
+    audit = (
+        FairnessAudit.objects.filter(
+            model_version=version,
+            dataset_version_id=report.reference_dataset_version_id,
+            status=AuditStatus.DONE,
+            passed=True,
+        )
+        .order_by("-completed_at", "-id")
+        .first()
+    )
+    if audit is None:
+        return None, None
+    return audit, {
+        "fairness_audit": audit.pk,
+        "dataset_version": audit.dataset_version_id,
+        "source": "the latest passed audit on the validated dataset version (no gate used one)",
+    }
+
+
+def _batch_audit_config(report, batch: pd.DataFrame, audit) -> dict | None:
+    """The validated audit's configuration (so both sides are computed alike), or without one
+    the policy's; restricted to the feature sets whose columns the batch holds."""
+    if audit is not None:
+        config = dict(audit.config)
+    else:
+        policy = policy_for(report.model_version.project)
+        features = list(
+            fairness_settings(policy).get("sensitive_features")
+            or report.reference_dataset_version.sensitive_attributes
+            or []
+        )
+        task_type = report.model_version.registered_model.task_type
+        classes = (
+            sorted(map(str, pd.unique(batch["y_true"]))) if task_type == TaskType.MULTICLASS else ()
+        )
+        config = build_config(
+            policy, [f for f in features if f in batch.columns], task_type, classes
+        )
+    sets = [
+        entry
+        for entry in config["sensitive_features"]
+        if all(f in batch.columns for f in ([entry] if isinstance(entry, str) else entry))
+    ]
+    return {**config, "sensitive_features": sets} if sets else None
+
+
 def _fairness(report, batch: pd.DataFrame, thresholds: dict) -> dict | None:
-    """The fairness audit's metrics per subgroup on the batch, configured by the policy."""
+    """Fairness drift: the audit's metrics per subgroup on the batch against the validated
+    audit's values (governance/monitoring/fairness_drift.py), plus the policy's rules on the
+    batch. Without a validated audit, only the rules can be judged."""
     if "y_true" not in batch.columns or not {"y_pred", "y_score"} & set(batch.columns):
         return None
-    policy = policy_for(report.model_version.project)
-    features = list(
-        fairness_settings(policy).get("sensitive_features")
-        or report.reference_dataset_version.sensitive_attributes
-        or []
-    )
-    features = [f for f in features if f in batch.columns]
-    if not features:
+    audit, source = validated_audit(report)
+    config = _batch_audit_config(report, batch, audit)
+    if config is None:
         return None
-    config = build_config(policy, features)
     y_score = batch["y_score"].to_numpy() if "y_score" in batch.columns else None
     if "y_pred" in batch.columns:
         y_pred = batch["y_pred"].to_numpy()
     else:
-        y_pred = decisions_from_scores(y_score, config["decision_threshold"])
+        y_pred = decisions_from_scores(y_score, config.get("decision_threshold", 0.5))
     result = run_audit(
         batch,
         batch["y_true"].to_numpy(),
@@ -277,13 +349,33 @@ def _fairness(report, batch: pd.DataFrame, thresholds: dict) -> dict | None:
         max_categories=MAX_CATEGORIES,
     )
     summary = result["summary"]
-    if summary.get("fail"):
-        level = "breach"
-    elif sum(summary.values()) and summary.get("pass", 0) == sum(summary.values()):
-        level = "ok"
-    else:
-        level = "warn"
-    return {"level": level, **result}
+    if audit is None:
+        # No values to compare with: the rules alone, where anything short of a pass warns.
+        if summary.get("fail"):
+            level = "breach"
+        elif sum(summary.values()) and summary.get("pass", 0) == sum(summary.values()):
+            level = "ok"
+        else:
+            level = "warn"
+        return {
+            "level": level,
+            "basis": "rules",
+            "compared_with": None,
+            "note": "no passed fairness audit of this version to compare with; "
+            "the policy's rules were applied to the batch",
+            **result,
+        }
+    compared = fairness_drift.compare(audit.result, result, thresholds.get("fairness"))
+    # The validated audit passed every rule, so a rule failing on the batch is a change too.
+    rules_level = "breach" if summary.get("fail") else "ok"
+    return {
+        **result,
+        **compared,
+        "level": drift.overall_level([compared["level"], rules_level]),
+        "basis": "validated_audit",
+        "compared_with": source,
+        "rules_level": rules_level,
+    }
 
 
 def _compute(report, thresholds: dict) -> dict:

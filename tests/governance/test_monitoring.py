@@ -219,6 +219,8 @@ def test_fairness_drift_reports_subgroup_metrics(
     report = check(deployed, batch, actor=owner, capture=django_capture_on_commit_callbacks)
     fairness = report.fairness_drift
     assert fairness["level"] == "breach"
+    # No fairness audit was made of this version: only the policy's rules can be applied.
+    assert (fairness["basis"], fairness["compared_with"]) == ("rules", None)
     groups = fairness["feature_sets"][0]
     assert "sex" in str(groups["features"])
     assert report.levels["fairness"] == "breach"
