@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from governance import audit_chain
@@ -73,6 +73,7 @@ class MonitoringReportSerializer(serializers.ModelSerializer):
             "model_version",
             "reference_dataset_version",
             "batch_sha256",
+            "source",
             "row_count",
             "status",
             "progress",
@@ -105,6 +106,42 @@ class RetrainingTicketSerializer(serializers.ModelSerializer):
 class UploadSerializer(serializers.Serializer):
     model_version = VisibleRelatedField(model=ModelVersion)
     file = serializers.FileField(help_text="CSV or Parquet.")
+
+
+class SummaryStatisticsSerializer(serializers.Serializer):
+    """The shape is checked by the action, which names the exact field at fault; see
+    governance/monitoring/summary.py for the whole format."""
+
+    model_version = VisibleRelatedField(model=ModelVersion)
+    row_count = serializers.IntegerField(help_text="Rows the statistics summarise.")
+    features = serializers.JSONField(
+        help_text='Per feature: {"edges": [e1, ..., ek], "counts": [k + 1 counts], "missing": n} '
+        '(numeric; without edges, on the reference\'s bins) or {"counts": {"category": n}, '
+        '"missing": n} (categorical). Every feature of the reference, each adding up to '
+        "row_count."
+    )
+    prediction = serializers.JSONField(
+        required=False,
+        help_text='The model\'s output counted the same way, with "column": "y_score" or "y_pred".',
+    )
+    performance = serializers.JSONField(
+        required=False,
+        help_text='{"confusion": {"tp", "fp", "fn", "tn"}} (binary) or '
+        '{"metrics": {"accuracy": 0.9, ...}, "n": labelled rows}.',
+    )
+
+
+class ReferenceBinsSerializer(serializers.Serializer):
+    reference = serializers.IntegerField()
+    model_version = serializers.IntegerField()
+    dataset_version = serializers.IntegerField()
+    bins = serializers.IntegerField(help_text="Quantile bins per numeric column.")
+    features = serializers.DictField(
+        child=serializers.JSONField(),
+        help_text='{"kind": "numeric", "edges": [...]} or {"kind": "categorical", '
+        '"categories": [...]} per feature.',
+    )
+    outputs = serializers.DictField(child=serializers.JSONField())
 
 
 class _UploadViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -150,6 +187,22 @@ class MonitoringReferenceViewSet(_UploadViewSet):
     def create(self, request, *args, **kwargs):
         return super().create(request, *args, **kwargs)
 
+    @extend_schema(responses=ReferenceBinsSerializer)
+    @action(detail=True, methods=["get"])
+    def bins(self, request, pk=None):
+        """Each column's kind and bins as the drift check sees them: count a batch on these
+        numeric edges (right-closed, open ends) to send it as summary statistics."""
+        reference = self.get_object()
+        profile = checks.profile_of(reference)
+        return Response(
+            {
+                "reference": reference.pk,
+                "model_version": reference.model_version_id,
+                "dataset_version": reference.dataset_version_id,
+                **profile,
+            }
+        )
+
 
 class MonitoringReportViewSet(_UploadViewSet):
     """Upload a production batch of a production or staging version; it is checked in a task."""
@@ -166,6 +219,24 @@ class MonitoringReportViewSet(_UploadViewSet):
     @extend_schema(request=UploadSerializer, responses={202: MonitoringReportSerializer})
     def create(self, request, *args, **kwargs):
         return super().create(request, *args, **kwargs)
+
+    @extend_schema(request=SummaryStatisticsSerializer, responses={202: MonitoringReportSerializer})
+    @action(detail=False, methods=["post"], parser_classes=[JSONParser])
+    def summary(self, request):
+        """A production batch as summary statistics instead of rows (counts per bin and
+        category, optionally a confusion matrix or metric values); checked in a task."""
+        data = SummaryStatisticsSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        version = data.validated_data.pop("model_version")
+        require_role(request.user, "governance.add_monitoringreport", "upload monitoring data")
+        require_right(request.user, version.project, ProjectRight.CONTRIBUTE)
+        body = {k: v for k, v in request.data.items() if k != "model_version"}
+        try:
+            report = checks.submit_summary(version, body, actor=request.user)
+        except ValidationError as exc:
+            raise as_drf_error(exc) from None
+        report = get_object_or_404(self.get_queryset(), pk=report.pk)
+        return Response(MonitoringReportSerializer(report).data, status=status.HTTP_202_ACCEPTED)
 
 
 class RetrainingTicketViewSet(viewsets.ReadOnlyModelViewSet):

@@ -23,6 +23,13 @@ class MonitoringKind(models.TextChoices):
     FAIRNESS = "fairness", "Fairness drift"
 
 
+class BatchSource(models.TextChoices):
+    """What a production batch was given as."""
+
+    ROWS = "rows", "Rows (CSV or Parquet)"
+    SUMMARY = "summary", "Summary statistics (counts per bin and category)"
+
+
 class TicketStatus(models.TextChoices):
     OPEN = "open", "Open"
     CLOSED = "closed", "Closed"
@@ -56,6 +63,9 @@ class MonitoringReference(models.Model):
     sha256 = models.CharField(max_length=64)
     row_count = models.PositiveBigIntegerField()
     columns = models.JSONField(default=list)
+    # Each column's kind and bins as the drift check sees them (quantile edges, categories):
+    # what summary-statistics batches are counted on (governance/monitoring/summary.py).
+    profile = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -92,8 +102,10 @@ class MonitoringReport(models.Model):
     reference_dataset_version = models.ForeignKey(
         "registry.DatasetVersion", on_delete=models.PROTECT, related_name="+"
     )
+    # The uploaded file, or for summary statistics their canonical JSON.
     batch = models.FileField(upload_to=batch_path)
     batch_sha256 = models.CharField(max_length=64, db_index=True)
+    source = models.CharField(max_length=16, choices=BatchSource.choices, default=BatchSource.ROWS)
     row_count = models.PositiveBigIntegerField(default=0)
     # The policy's monitoring settings as applied, so a report can be re-read as judged.
     thresholds = models.JSONField(default=dict)

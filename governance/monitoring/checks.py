@@ -13,6 +13,7 @@ with the sensitive features, fairness drift). Files are stored by content hash.
 
 import hashlib
 import io
+import json
 import logging
 from datetime import UTC, datetime
 
@@ -31,6 +32,7 @@ from governance.fairness.audits import build_config, fairness_settings, read_tab
 from governance.fairness.rules import decisions_from_scores, run_audit
 from governance.models import (
     AuditStatus,
+    BatchSource,
     CheckStatus,
     FairnessAudit,
     MonitoringKind,
@@ -38,7 +40,7 @@ from governance.models import (
     MonitoringReport,
     TransitionRequest,
 )
-from governance.monitoring import drift, fairness_drift
+from governance.monitoring import drift, fairness_drift, summary
 from governance.policies import policy_for
 from governance.policy_rules import monitoring_settings
 from registry.choices import Stage, TaskType
@@ -118,6 +120,10 @@ def register_reference(model_version, upload, *, actor) -> MonitoringReference:
     expected = evaluation.dataset_version.row_count
     if expected and rows != expected:
         raise _error("file", f"{rows} rows, but {evaluation.dataset_version} has {expected}")
+    try:
+        profile = summary.reference_profile(frame, OUTPUT_COLUMNS)
+    except ValueError as exc:  # a column no drift test applies to
+        raise _error("file", str(exc)) from None
     with transaction.atomic():
         name, digest = _store(model_version, data)
         reference = MonitoringReference.objects.create(
@@ -127,6 +133,7 @@ def register_reference(model_version, upload, *, actor) -> MonitoringReference:
             sha256=digest,
             row_count=rows,
             columns=columns,
+            profile=profile,
             created_by=actor,
         )
         audit_chain.record(
@@ -138,8 +145,17 @@ def register_reference(model_version, upload, *, actor) -> MonitoringReference:
     return reference
 
 
-def submit_batch(model_version, upload, *, actor) -> MonitoringReport:
-    """Check and store a production batch and queue its check; returns the queued report."""
+def profile_of(reference: MonitoringReference) -> dict:
+    """The reference's kinds and bins; computed once and kept for a reference registered
+    before profiles were."""
+    if not reference.profile:
+        frame = _read_stored(reference.file)
+        reference.profile = summary.reference_profile(frame, OUTPUT_COLUMNS)
+        MonitoringReference.objects.filter(pk=reference.pk).update(profile=reference.profile)
+    return reference.profile
+
+
+def _monitored_reference(model_version) -> MonitoringReference:
     if model_version.stage not in MONITORED_STAGES:
         raise _error(
             "model_version",
@@ -152,6 +168,36 @@ def submit_batch(model_version, upload, *, actor) -> MonitoringReport:
             "model_version",
             f"{model_version} has no reference data; upload it to /api/v1/monitoring/references/",
         )
+    return reference
+
+
+def submit_summary(model_version, body, *, actor) -> MonitoringReport:
+    """Check and store a batch given as summary statistics (see governance/monitoring/
+    summary.py) and queue its check; returns the queued report. Nothing is stored unless every
+    part of the summary is valid."""
+    reference = _monitored_reference(model_version)
+    try:
+        checked = summary.validate(body, profile_of(reference), task=_task(model_version))
+    except summary.SummaryError as exc:
+        raise _error(exc.field, str(exc)) from None
+    data = audit_chain.canonical_json(checked).encode()
+    with transaction.atomic():
+        name, digest = _store(model_version, data)
+        report = _queue(
+            model_version,
+            reference,
+            name,
+            digest,
+            actor=actor,
+            scheduled=False,
+            source=BatchSource.SUMMARY,
+        )
+    return report
+
+
+def submit_batch(model_version, upload, *, actor) -> MonitoringReport:
+    """Check and store a production batch and queue its check; returns the queued report."""
+    reference = _monitored_reference(model_version)
     data = _read_upload(upload)
     columns = set(_columns(data))
     missing = [c for c in reference.columns if c not in OUTPUT_COLUMNS and c not in columns]
@@ -163,13 +209,16 @@ def submit_batch(model_version, upload, *, actor) -> MonitoringReport:
     return report
 
 
-def _queue(model_version, reference, name, digest, *, actor, scheduled) -> MonitoringReport:
+def _queue(
+    model_version, reference, name, digest, *, actor, scheduled, source=BatchSource.ROWS
+) -> MonitoringReport:
     report = MonitoringReport.objects.create(
         model_version=model_version,
         reference=reference,
         reference_dataset_version_id=reference.dataset_version_id,
         batch=name,
         batch_sha256=digest,
+        source=source,
         thresholds=monitoring_settings(policy_for(model_version.project).definition),
         scheduled=scheduled,
         requested_by=actor,
@@ -191,6 +240,7 @@ def recheck(report: MonitoringReport, *, actor) -> MonitoringReport:
             report.batch_sha256,
             actor=actor,
             scheduled=True,
+            source=report.source,
         )
 
 
@@ -226,15 +276,18 @@ def _prediction_column(reference: pd.DataFrame, batch: pd.DataFrame) -> str | No
     return None
 
 
-def _performance(report, batch: pd.DataFrame, thresholds: dict) -> dict | None:
-    if "y_true" not in batch.columns or "y_pred" not in batch.columns:
-        return None
-    project = report.model_version.project
-    criteria = [
+def _test_criteria(project) -> list[dict]:
+    return [
         {k: v for k, v in c.items() if k != "split"}
         for c in project.acceptance_criteria
         if c.get("split", "test") == "test"
     ]
+
+
+def _performance(report, batch: pd.DataFrame, thresholds: dict) -> dict | None:
+    if "y_true" not in batch.columns or "y_pred" not in batch.columns:
+        return None
+    criteria = _test_criteria(report.model_version.project)
     if not criteria:
         return None
     evaluation = validated_on(report.model_version)
@@ -378,8 +431,57 @@ def _fairness(report, batch: pd.DataFrame, thresholds: dict) -> dict | None:
     }
 
 
+def _summary_performance(report, checked: dict, thresholds: dict) -> dict | None:
+    given = summary.performance_values(checked)
+    criteria = _test_criteria(report.model_version.project)
+    if given is None or not criteria:
+        return None
+    values, n = given
+    if "confusion" in checked["performance"]:
+        # The matrix is of class 1; a criterion about another class or average is not in it.
+        for criterion in criteria:
+            if criterion.get("pos_label", 1) != 1 or criterion.get("average") not in (
+                None,
+                "binary",
+            ):
+                values.pop(criterion["metric"], None)
+    task = "regression" if _task(report.model_version) == "regression" else "classification"
+    return drift.performance_from_values(
+        validated_on(report.model_version).metrics,
+        values,
+        n=n,
+        criteria=criteria,
+        task=task,
+        thresholds=thresholds,
+    ).to_dict()
+
+
+def _compute_summary(report, thresholds: dict) -> dict:
+    """A summary-statistics batch: drift from counts against the reference rows binned the
+    same way; performance from the given confusion matrix or values; no fairness drift."""
+    reference = _read_stored(report.reference.file)
+    with report.batch.open("rb") as handle:
+        checked = json.loads(handle.read())
+    _progress(report, progress=30)
+    limits = thresholds["data_drift"]
+    results = {
+        MonitoringKind.DATA_DRIFT.value: summary.data_drift(reference, checked, limits).to_dict()
+    }
+    prediction = summary.prediction_drift(reference, checked, limits)
+    if prediction is not None:
+        results[MonitoringKind.PREDICTION_DRIFT.value] = prediction.to_dict()
+    _progress(report, progress=70)
+    results[MonitoringKind.PERFORMANCE.value] = _summary_performance(
+        report, checked, thresholds["performance"]
+    )
+    results[MonitoringKind.FAIRNESS.value] = None
+    return _finished(results, row_count=checked["row_count"])
+
+
 def _compute(report, thresholds: dict) -> dict:
     """The report's results as model fields; raises on anything it cannot check."""
+    if report.source == BatchSource.SUMMARY:
+        return _compute_summary(report, thresholds)
     reference = _read_stored(report.reference.file)
     batch = _read_stored(report.batch)
     _progress(report, progress=30)

@@ -28,6 +28,7 @@ from registry.roles import Role
 from tests import factories
 from tests.access.world import ASSIGNED, RIGHTS_ON_ASSIGNED, UNASSIGNED
 from tests.governance.test_monitoring import csv_file, frame, to_production, validated_version
+from tests.governance.test_summary_statistics import summarise
 
 ROLES = list(RIGHTS_ON_ASSIGNED)
 A, U = ASSIGNED, UNASSIGNED
@@ -61,9 +62,11 @@ EXPECTED = {
     "monitoringreference-list": LIST,
     "monitoringreference-detail": READ_ONE,
     "monitoringreference-create": written(201),  # a validated version's reference data
+    "monitoringreference-bins": READ_ONE,  # the bins summary statistics are counted on
     "monitoringreport-list": LIST,
     "monitoringreport-detail": READ_ONE,
     "monitoringreport-create": written(202),  # a production batch, checked in a task
+    "monitoringreport-summary": written(202),  # the same, as summary statistics
     "retrainingticket-list": LIST,
     "retrainingticket-detail": READ_ONE,
     "monitoringschedule-list": LIST,
@@ -163,6 +166,12 @@ class Monitoring:
         if row == "monitoringreport-create":
             body = {"model_version": self.deployed[key].pk, "file": csv_file(frame(2))}
             return client.post(reverse(name), body, format="multipart")
+        if row == "monitoringreport-summary":
+            body = summarise(frame(2), self.references[key].profile)
+            body["model_version"] = self.deployed[key].pk
+            return client.post(reverse(name), body, format="json")
+        if row == "monitoringreference-bins":
+            return client.get(reverse(name, args=[self.references[key].pk]))
         if row == "monitoringschedule-create":
             body = {"registered_model": self.models[key].pk, "interval_hours": 6}
             return client.post(reverse(name), body, format="json")

@@ -13,7 +13,7 @@ from tests import factories
 from tests.factories import PASSWORD
 
 BEFORE = [("governance", "0005_monitoring")]
-AFTER = [("governance", "0006_plan_signatures")]
+AFTER = [("governance", "0006_plan_signatures_summary_batches")]
 
 
 def migrate(targets):

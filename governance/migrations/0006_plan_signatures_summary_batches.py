@@ -1,4 +1,5 @@
-"""Change-control plan approvals become `Signature` rows, like policy and transition signatures.
+"""Change-control plan approvals become `Signature` rows, like policy and transition signatures;
+production batches may be summary statistics, counted on the reference's profiled bins.
 
 Until now a plan's approving signature was stored in columns of the plan itself. This adds
 `Signature.plan`, widens the "exactly one signed record" constraint to three records, moves
@@ -6,6 +7,10 @@ every existing plan signature into a `Signature` row with the same signer, print
 hash and signed text (the comment comes from the audit event that recorded the signing), and
 then drops the plan's columns, so that there is one copy of each signature and it is immutable
 like the others. The reverse copies them back and removes the plan signatures.
+
+`MonitoringReference.profile` holds each reference column's kind and bins (computed when the
+reference is registered, or on first use for references registered before), and
+`MonitoringReport.source` says whether a batch was rows or summary statistics.
 """
 
 import json
@@ -107,5 +112,22 @@ class Migration(migrations.Migration):
         *(
             migrations.RemoveField(model_name="changecontrolplan", name=column)
             for column in PLAN_COLUMNS
+        ),
+        migrations.AddField(
+            model_name="monitoringreference",
+            name="profile",
+            field=models.JSONField(blank=True, default=dict),
+        ),
+        migrations.AddField(
+            model_name="monitoringreport",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("rows", "Rows (CSV or Parquet)"),
+                    ("summary", "Summary statistics (counts per bin and category)"),
+                ],
+                default="rows",
+                max_length=16,
+            ),
         ),
     ]
