@@ -66,6 +66,14 @@ def signature_rows_to_plan_columns(apps, schema_editor):
     Signature.objects.filter(plan__isnull=False).delete()
 
 
+def check_constraints_now(apps, schema_editor):
+    """PostgreSQL defers foreign-key checks to the commit, and refuses to alter a table with
+    such checks pending: run them now, between the data move and the schema changes next to
+    it (in both directions)."""
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("governance", "0005_monitoring"),
@@ -108,7 +116,9 @@ class Migration(migrations.Migration):
                 name="signature_on_one_record",
             ),
         ),
+        migrations.RunPython(check_constraints_now, check_constraints_now),
         migrations.RunPython(plan_signatures_to_signature_rows, signature_rows_to_plan_columns),
+        migrations.RunPython(check_constraints_now, check_constraints_now),
         *(
             migrations.RemoveField(model_name="changecontrolplan", name=column)
             for column in PLAN_COLUMNS
