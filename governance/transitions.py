@@ -197,32 +197,43 @@ def sign(
     """
     if meaning not in SignatureMeaning.values:
         raise Conflict(f"unknown signature meaning {meaning!r}")
+    # Who may sign is settled before the password is asked: someone who may not sign gets a
+    # refusal, not a password prompt (nor a failed attempt toward lockout). The requester, the
+    # rule and the project never change on a request, and roles and rights are not locked, so
+    # the answer holds inside the transaction too.
+    role = _signer_role(request, signer, meaning)
     confirm_password(signer, password, http_request)
     with transaction.atomic(), audit_chain.batched():
-        return _sign(request, signer=signer, meaning=meaning, comment=comment)
+        return _sign(request, signer=signer, meaning=meaning, comment=comment, role=role)
 
 
-def _sign(request, *, signer, meaning, comment) -> Signature:
+def _signer_role(request, signer, meaning) -> str | None:
+    """The role `signer` signs `request` in (None for the requester's own meanings), or the
+    refusal: separation of duties, the project's review right, a role the rule accepts."""
+    if signer.pk == request.requested_by_id and meaning not in REQUESTER_MEANINGS:
+        # Separation of duties: nobody approves or rejects their own request.
+        raise NotAllowed("you cannot approve or reject your own request")
+    if meaning not in DECIDING:
+        return None
+    project = request.model_version.registered_model.project
+    if not has_project_right(signer, project, ProjectRight.REVIEW):
+        raise NotAllowed(f"you need the 'review' right on {project.key} to sign requests")
+    role = _signing_role(signer, request.rule)
+    if role is None:
+        raise NotAllowed(
+            "your role may not sign this transition: it needs "
+            + " or ".join(request.rule["approvals"]["roles"])
+        )
+    return role
+
+
+def _sign(request, *, signer, meaning, comment, role) -> Signature:
     request = _lock_open(request.pk)
     # Lock the version now: the evidence evaluated below is what a completing approval
     # applies on, so it must not change before the end of this transaction.
     request.model_version = locked_for_evidence(request.model_version_id)
     remember_values(request.model_version)
     project = request.model_version.registered_model.project
-    is_requester = signer.pk == request.requested_by_id
-    if is_requester and meaning not in REQUESTER_MEANINGS:
-        # Separation of duties: nobody approves or rejects their own request.
-        raise NotAllowed("you cannot approve or reject your own request")
-    role = None
-    if meaning in DECIDING:
-        if not has_project_right(signer, project, ProjectRight.REVIEW):
-            raise NotAllowed(f"you need the 'review' right on {project.key} to sign requests")
-        role = _signing_role(signer, request.rule)
-        if role is None:
-            raise NotAllowed(
-                "your role may not sign this transition: it needs "
-                + " or ".join(request.rule["approvals"]["roles"])
-            )
     signatures = list(request.signatures.all())
     if any(s.signer_id == signer.pk for s in signatures):
         raise Conflict("you have already signed this request")
