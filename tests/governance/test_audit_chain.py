@@ -308,6 +308,19 @@ def test_a_batch_appends_its_events_in_one_lock_of_the_head(django_assert_max_nu
     assert verified().valid
 
 
+def test_record_many_appends_in_order_with_one_lock(owner, django_assert_max_num_queries):
+    head = AuditChainHead.objects.get(pk=1).sequence
+    entries = [
+        audit_chain.Entry(AuditAction.CHECKPOINT, "test", str(i), after={"i": i}) for i in range(50)
+    ]
+    with django_assert_max_num_queries(3):
+        assert audit_chain.record_many(entries, actor=owner) == 50
+    events = list(AuditEvent.objects.filter(sequence__gt=head).order_by("sequence"))
+    assert [e.object_id for e in events] == [str(i) for i in range(50)]
+    assert {e.actor_id for e in events} == {owner.pk}
+    assert verified().valid
+
+
 def test_a_failed_batch_appends_nothing():
     head = AuditChainHead.objects.get(pk=1).sequence
     with pytest.raises(ValueError), transaction.atomic(), audit_chain.batched():
