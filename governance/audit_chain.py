@@ -158,24 +158,27 @@ def batched():
     head and two round trips on PostgreSQL, however many events the action records.
 
     Use it inside the action's transaction, so that the events are part of it. An exception
-    leaving the block discards its events, as the transaction's rollback would. An event
-    recorded inside a savepoint opened within the block is appended at once (it must roll
-    back with its savepoint), so it precedes the block's earlier events in the chain; the
-    actions that batch open no savepoints inside the block.
+    leaving the block discards its events and marks the transaction for rollback, so the
+    action cannot commit without them. An event recorded inside an atomic() savepoint opened
+    within the block is appended at once (it must roll back with its savepoint), so it
+    precedes the block's earlier events in the chain; the actions that batch open no
+    savepoints inside the block. Manual transaction.savepoint() calls are not supported in it.
     """
     if _pending.get() is not None:  # nested: the outermost block appends
         yield
         return
     if not connection.in_atomic_block:
         raise RuntimeError("audit_chain.batched() must run inside a transaction")
-    pending = (len(connection.savepoint_ids), [])
-    token = _pending.set(pending)
-    try:
-        yield
-    finally:
-        _pending.reset(token)
-    if pending[1]:
-        _append(pending[1])
+    # No savepoint: an exception leaving the block dooms the enclosing transaction.
+    with transaction.atomic(savepoint=False):
+        pending = (len(connection.savepoint_ids), [])
+        token = _pending.set(pending)
+        try:
+            yield
+        finally:
+            _pending.reset(token)
+        if pending[1]:
+            _append(pending[1])
 
 
 def _append(events: list[dict]) -> None:
@@ -186,8 +189,7 @@ def _append(events: list[dict]) -> None:
         _append_one_in_postgresql(events[0])
         return
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        head_sequence, head_hash = _locked_head(cursor)
-        occurred_at = datetime.now(UTC)
+        head_sequence, head_hash, occurred_at = _locked_head(cursor)
         occurred = utc_iso(occurred_at)
         rows = []
         for sequence, event in enumerate(events, start=head_sequence + 1):
@@ -223,17 +225,22 @@ def _append(events: list[dict]) -> None:
             cursor.execute(_MOVE_HEAD, [last, head_hash])
 
 
-def _locked_head(cursor) -> tuple[int, str]:
-    cursor.execute(_LOCK_HEAD[connection.vendor == "postgresql"])
+def _locked_head(cursor) -> tuple[int, str, datetime]:
+    """The head's sequence and hash, locked, and the time to stamp the events with: the
+    database's clock on PostgreSQL, as for single events, so that one clock dates the trail."""
+    postgresql = connection.vendor == "postgresql"
+    cursor.execute(_LOCK_HEAD[postgresql])
     head = cursor.fetchone()
     if head is None:
         # The very first event, written while migrations run (before post_migrate has
         # created the head). With events already present the insert would collide on the
         # sequence and fail loudly, as a lost head should.
         AuditChainHead.objects.get_or_create(pk=1, defaults={"hash": GENESIS_HASH})
-        cursor.execute(_LOCK_HEAD[connection.vendor == "postgresql"])
+        cursor.execute(_LOCK_HEAD[postgresql])
         head = cursor.fetchone()
-    return head
+    if postgresql:
+        return head[0], head[1], head[2].astimezone(UTC)
+    return head[0], head[1], datetime.now(UTC)
 
 
 def _append_one_in_postgresql(event: dict) -> None:
@@ -262,7 +269,7 @@ def _append_one_in_postgresql(event: dict) -> None:
 _EVENTS = AuditEvent._meta.db_table
 _HEAD = AuditChainHead._meta.db_table
 _LOCK_HEAD = {
-    True: f"SELECT sequence, hash FROM {_HEAD} WHERE id = 1 FOR UPDATE",  # noqa: S608
+    True: f"SELECT sequence, hash, clock_timestamp() FROM {_HEAD} WHERE id = 1 FOR UPDATE",  # noqa: S608
     # SQLite has no row locks: Stagegate opens its transactions IMMEDIATE (settings), so the
     # write lock is already held and appends are serialized.
     False: f"SELECT sequence, hash FROM {_HEAD} WHERE id = 1",  # noqa: S608
@@ -392,7 +399,8 @@ SELECT
       OR p.object_id IS DISTINCT FROM e.object_id
       OR p.project_id IS DISTINCT FROM e.project_id),
   count(*), min(e.sequence), max(e.sequence),
-  (SELECT hash FROM {_EVENTS} ORDER BY sequence DESC LIMIT 1)
+  (SELECT hash FROM {_EVENTS} ORDER BY sequence DESC LIMIT 1),
+  (SELECT sequence FROM {_HEAD} WHERE id = 1), (SELECT hash FROM {_HEAD} WHERE id = 1)
 FROM {_EVENTS} e
 LEFT JOIN {_EVENTS} b ON b.sequence = e.sequence - 1
 CROSS JOIN LATERAL json_to_record(e.payload::json) AS p(
@@ -408,10 +416,14 @@ SELECT CASE WHEN min(sequence) <> 1 THEN 1 ELSE (
 
 
 def _verify_in_postgresql() -> Verification:
-    head = AuditChainHead.objects.get(pk=1)
     with connection.cursor() as cursor:
         cursor.execute(_VERIFY_SQL, {"genesis": GENESIS_HASH})
-        prev_at, hash_at, columns_at, count, lowest, highest, last_hash = cursor.fetchone()
+        (prev_at, hash_at, columns_at, count, lowest, highest, last_hash, *head) = cursor.fetchone()
+        if head[0] is None:
+            raise AuditChainHead.DoesNotExist("the audit chain has no head")
+        # Read in the same statement as the events: an append committing meanwhile cannot
+        # make the two disagree.
+        head = AuditChainHead(pk=1, sequence=head[0], hash=head[1])
         gap = None
         if count and (lowest != 1 or highest != count):  # sequences are unique: 1..n or a gap
             cursor.execute(_FIRST_GAP_SQL)
@@ -421,7 +433,7 @@ def _verify_in_postgresql() -> Verification:
     found = [
         (at, kind)
         for at, kind in ((prev_at, "prev"), (hash_at, "hash"), (columns_at, "columns"))
-        if at is not None and (gap is None or at < gap)
+        if at is not None and at >= 1 and (gap is None or at < gap)
     ]
     if found:
         broken_at = min(at for at, _ in found)

@@ -215,6 +215,22 @@ def test_verifier_finds_an_inserted_event(chain, triggers_lifted):
     assert (result.valid, result.first_broken_sequence) == (False, forged.sequence)
 
 
+def test_verifier_finds_an_event_inserted_before_the_first(chain, triggers_lifted):
+    AuditEvent.objects.create(
+        sequence=0,
+        occurred_at=chain[0].occurred_at,
+        actor_name="intruder",
+        action="x",
+        object_type="t",
+        object_id="1",
+        payload="{}",
+        prev_hash=audit_chain.GENESIS_HASH,
+        hash=audit_chain.sha256_hex(audit_chain.GENESIS_HASH + "{}"),
+    )
+    result = verified()
+    assert (result.valid, result.first_broken_sequence) == (False, 1)
+
+
 def test_verifier_finds_reordered_events(chain, triggers_lifted):
     a, b = chain[7], chain[8]
     AuditEvent.objects.filter(pk=a.pk).update(sequence=-1)
@@ -328,6 +344,33 @@ def test_a_failed_batch_appends_nothing():
         raise ValueError("the action failed")
     assert AuditChainHead.objects.get(pk=1).sequence == head
     assert verified().valid
+
+
+def test_an_action_failing_inside_a_batch_cannot_commit_without_its_events():
+    from django.db.transaction import TransactionManagementError
+
+    with pytest.raises(TransactionManagementError), transaction.atomic():
+        try:
+            with audit_chain.batched():
+                audit_chain.record(AuditAction.CHECKPOINT, object_type="t", object_id="x")
+                raise ValueError("the action failed")
+        except ValueError:
+            pass  # a caller swallowing the error cannot go on writing in this transaction
+        AuditEvent.objects.count()
+
+
+def test_one_clock_dates_the_trail_across_single_events_and_batches():
+    head = AuditChainHead.objects.get(pk=1).sequence
+    for _ in range(3):
+        audit_chain.record(AuditAction.CHECKPOINT, object_type="t", object_id="single")
+        with transaction.atomic(), audit_chain.batched():
+            _append(2)
+    times = list(
+        AuditEvent.objects.filter(sequence__gt=head)
+        .order_by("sequence")
+        .values_list("occurred_at", flat=True)
+    )
+    assert len(times) == 9 and times == sorted(times)
 
 
 def test_an_event_inside_a_rolled_back_savepoint_of_a_batch_is_not_appended():
