@@ -434,3 +434,32 @@ def test_a_document_may_load_nothing_but_the_installed_fonts():
     # Only the @font-face families of governance/exports/fonts.py, never a system font.
     assert fonts and all("Stagegate" in name for name in fonts)
     assert len(reader.trailer["/Root"]["/AF"]) == 1
+
+
+def test_audit_events_are_set_in_blocks_of_wrapped_lines_with_every_field():
+    from governance.exports import pdf_filters
+
+    short = {
+        "sequence": 7,
+        "occurred_at": "2026-01-02T03:04:05+00:00",
+        "actor": "Ann <Admin>",
+        "action": "record.updated",
+        "object_type": "registry.modelversion",
+        "object_id": "3",
+        "before": {"stage": "development"},
+        "after": {"stage": "validation"},
+        "reason": "line one\nline two",
+    }
+    long = {**short, "sequence": 8, "after": {"notes": "x " * 120}, "reason": ""}
+    text = pdf_filters.event_text(short)
+    assert text.splitlines() == [
+        "#7  2026-01-02 03:04:05 UTC  Ann <Admin>  record.updated  registry.modelversion #3  "
+        "(line one line two)",
+        'before: {"stage": "development"}   after: {"stage": "validation"}',
+    ]
+    lines = pdf_filters.event_text(long).splitlines()
+    assert all(len(line) <= pdf_filters.EVENT_COLUMNS for line in lines)
+    assert lines[2].startswith("after: ") and lines[3].startswith("       ")
+    blocks = pdf_filters.event_blocks([short] * (pdf_filters.EVENTS_PER_BLOCK + 1))
+    assert len(blocks) == 2 and blocks[1].count("#7  ") == 1
+    assert "Ann &lt;Admin&gt;" in blocks[0] and "<Admin>" not in blocks[0]
