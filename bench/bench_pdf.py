@@ -7,7 +7,11 @@ record, the template, the attachment, hashing and storing) is visible as the dif
     python bench/bench_pdf.py            # a throwaway SQLite database and media folder
     BENCH_DATABASE_URL=postgres://... python bench/bench_pdf.py
 
-Each measured render runs in a fresh child process, so its peak RSS is its own.
+Each measured render runs in a fresh child process, so its peak RSS is its own. The child
+imports WeasyPrint before the clock starts, as a Celery worker process does when it starts;
+the import's CPU time is printed beside the figure. The dossier's fairness section is a real
+audit (the engine, through the actions) whose intersection of three features has 50 groups;
+the audit-trail report of the project and the fairness report are timed too (no target).
 """
 
 import json
@@ -46,57 +50,56 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def synthetic_fairness(version_id: int, dataset_version_id: int) -> dict:
-    """A fairness section of 50 subgroups, for installations without fairness audits."""
-    groups = {
-        f"age_band={band} & sex={sex} & region={region}": {
-            "count": 400 + i * 7,
-            "selection_rate": round(0.25 + (i % 10) * 0.03, 4),
-            "true_positive_rate": round(0.70 + (i % 7) * 0.02, 4),
-            "false_positive_rate": round(0.08 + (i % 5) * 0.01, 4),
-        }
-        for i, (band, sex, region) in enumerate(
-            (b, s, r)
-            for b in ("18-25", "26-40", "41-65", "65+", "unknown")
-            for s in ("F", "M")
-            for r in ("north", "south", "east", "west", "centre")
-        )
-    }
-    assert len(groups) == SUBGROUPS
-    return {
-        "id": 1,
-        "model_version": version_id,
-        "dataset_version": dataset_version_id,
-        "dataset_version_label": "holdout",
-        "status": "completed",
-        "passed": True,
-        "result": {
-            "groups": groups,
-            "rules": [
-                {"rule": "demographic_parity_ratio", "limit": 0.8, "value": 0.83, "passed": True},
-                {"rule": "equalized_odds_difference", "limit": 0.1, "value": 0.07, "passed": True},
-            ],
-        },
-        "created_at": None,
-    }
+def fairness_audit(version, owner):
+    """A real fairness audit of the version (the engine, through the actions) whose
+    intersection of three sensitive features has 50 subgroups: 5 age bands x 2 sexes x
+    5 regions, 100 rows each; each feature alone is audited too (12 more groups)."""
+    import hashlib
+    import io
 
+    import pandas as pd
+    from django.core.files.uploadedfile import SimpleUploadedFile
 
-def inject_fairness(fairness: dict) -> None:
-    """Make dossier records carry the synthetic fairness audit (same template, same path)."""
-    from governance.choices import ExportKind
-    from governance.exports import documents
+    from governance.fairness import audits
+    from registry import services as registry
 
-    kind = documents.KINDS[ExportKind.DOSSIER]
-
-    def record(subject, meta, *, head):
-        built = kind.record(subject, meta, head=head)
-        if not built["fairness"]["audits"]:
-            built["fairness"]["audits"] = [fairness]
-        return built
-
-    documents.KINDS[ExportKind.DOSSIER] = documents.DocumentKind(
-        kind.template, record, kind.context
+    bands, sexes = ("18-25", "26-40", "41-65", "65+", "unknown"), ("F", "M")
+    regions = ("north", "south", "east", "west", "centre")
+    rows = {"y_true": [], "y_pred": [], "age_band": [], "sex": [], "region": []}
+    cells = [(b, s, r) for b in bands for s in sexes for r in regions]
+    assert len(cells) == SUBGROUPS
+    for n, (band, sex, region) in enumerate(cells):
+        for i in range(100):
+            truth = i % 2
+            rows["y_true"].append(truth)
+            rows["y_pred"].append(truth if (i + n) % (5 + n % 4) else 1 - truth)
+            rows["age_band"].append(band)
+            rows["sex"].append(sex)
+            rows["region"].append(region)
+    body = io.StringIO()
+    pd.DataFrame(rows).to_csv(body, index=False)
+    data = body.getvalue().encode()
+    project = version.registered_model.project
+    holdout, _ = registry.register_dataset_version(
+        registry.register_dataset(project, actor=owner, name="fairness-holdout"),
+        actor=owner,
+        content_sha256=hashlib.sha256(data).hexdigest(),
+        uri="s3://bucket/fairness-holdout.parquet",
+        row_count=len(rows["y_true"]),
+        split="test",
+        schema=[{"name": c, "type": "category"} for c in ("age_band", "sex", "region")],
+        sensitive_attributes=["age_band", "sex", "region"],
     )
+    audit, _ = audits.request_audit(
+        version,
+        actor=owner,
+        upload=SimpleUploadedFile("predictions.csv", data),
+        dataset_version=holdout,
+        sensitive_features=["age_band", "sex", "region"],
+    )
+    audit = audits.run(audit.pk)
+    assert audit.status == "done", audit.error
+    return audit
 
 
 def build_data() -> dict:
@@ -144,41 +147,63 @@ def build_data() -> dict:
     print(
         f"setup: {EVENTS - existing} audit events appended in {time.perf_counter() - started:.1f} s"
     )
-    # The row only: request_export would render at once (eager tasks) in this process.
-    subject = subjects.resolve("dossier", version.pk, officer)
-    export = DocumentExport.objects.create(
-        kind=subject.kind,
-        subject=subject.value,
-        project=subject.project,
-        requested_by=officer,
-        requested_by_name="Casey Compliance",
-    )
-    return {"export": export.pk, "version": version.pk, "dataset_version": test_data.pk}
+    audit = fairness_audit(version, owner)
+    # The rows only: request_export would render at once (eager tasks) in this process.
+    exports = {}
+    for kind, value in (
+        ("dossier", version.pk),
+        ("audit_trail", {"project": project.key}),
+        ("fairness", audit.pk),
+    ):
+        subject = subjects.resolve(kind, value, officer)
+        exports[kind] = DocumentExport.objects.create(
+            kind=subject.kind,
+            subject=subject.value,
+            project=subject.project,
+            requested_by=officer,
+            requested_by_name="Casey Compliance",
+        ).pk
+    return exports
 
 
-def child_export(export_id: int, version_id: int, dataset_version_id: int, html_out: Path):
+def child_export(export_id: int, html_out: Path):
     """Child process: the whole export (record, template, PDF, hash, store, audit event)."""
     from governance.exports import documents, services
     from governance.models import DocumentExport
 
-    if documents.fairness_audit_model() is None:
-        inject_fairness(synthetic_fairness(version_id, dataset_version_id))
+    # As a Celery worker process does when it starts (governance.exports.tasks.load_weasyprint).
+    import_cpu = time.process_time()
+    import weasyprint  # noqa: F401
+
+    import_cpu = time.process_time() - import_cpu
     started, cpu = time.perf_counter(), time.process_time()
     status = services.generate_export(export_id)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    load = os.getloadavg()[0]
     export = DocumentExport.objects.get(pk=export_id)
+    if status != "done":
+        return {"status": status, "error": export.error}
     record = json.loads(services.pdf.attached_record(export.file.open("rb").read()))
     kind = documents.KINDS[export.kind]
     html_out.write_text(services.render_record(kind.template, record, kind.context(record)))
+    audits = record.get("fairness", {}).get("audits", []) or [record.get("audit") or {}]
+    groups = [
+        len(fs.get("groups", []))
+        for a in audits
+        for fs in (a.get("result") or {}).get("feature_sets", [])
+    ]
     return {
         "status": status,
         "error": export.error,
         "seconds": elapsed,
         "cpu_seconds": cpu,
+        "import_cpu_seconds": import_cpu,
+        "load": load,
         "pages": export.pages,
         "bytes": export.size,
-        "events": len(record["audit_extract"]["events"]),
-        "subgroups": sum(len(a["result"].get("groups", {})) for a in record["fairness"]["audits"]),
+        "events": len(record.get("audit_extract", record).get("events", [])),
+        "subgroups": max(groups, default=0),
+        "groups": sum(groups),
         "peak_mb": peak_mb(),
     }
 
@@ -194,6 +219,7 @@ def child_weasyprint(html_path: Path):
     return {
         "seconds": time.perf_counter() - started,
         "cpu_seconds": time.process_time() - cpu,
+        "load": os.getloadavg()[0],
         "pages": len(document.pages),
         "peak_mb": peak_mb(),
     }
@@ -210,35 +236,40 @@ def run_child(*args) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+def line(name: str, result: dict, target: bool = False) -> str:
+    text = (
+        f"{name:<22}: {result['seconds']:6.2f} s (CPU {result['cpu_seconds']:5.2f} s)  "
+        f"{result['pages'] / result['seconds']:6.1f} pages/s  {result['pages']:3d} pages  "
+        f"peak {result['peak_mb']:4.0f} MB  load {result['load']:.1f}"
+    )
+    return text + (f"   (target <= {TARGET_SECONDS:.0f} s, <= {TARGET_MB} MB)" if target else "")
+
+
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="stagegate-bench-pdf-"))
     database_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{workdir / 'bench.sqlite3'}"
     setup_django(workdir, database_url)
     ids = build_data()
     html_path = workdir / "dossier.html"
-    ours = run_child("--export", ids["export"], ids["version"], ids["dataset_version"], html_path)
+    ours = run_child("--export", ids["dossier"], html_path)
     if ours["status"] != "done":
         raise SystemExit(f"export failed: {ours['error']}")
     alone = run_child("--weasyprint", html_path)
-    rate_ours = ours["pages"] / ours["seconds"]
-    rate_alone = alone["pages"] / alone["seconds"]
     print(
-        f"dossier: {ours['events']} audit events, {ours['subgroups']} subgroups, "
-        f"{ours['pages']} pages, {ours['bytes'] / 1e6:.2f} MB PDF"
+        f"dossier: {ours['events']} audit events, {ours['subgroups']} subgroups in the "
+        f"intersection ({ours['groups']} group rows in all), {ours['pages']} pages, "
+        f"{ours['bytes'] / 1e6:.2f} MB PDF"
     )
+    print(line("Stagegate export", ours, target=True))
     print(
-        f"Stagegate export     : {ours['seconds']:6.2f} s (CPU {ours['cpu_seconds']:5.2f} s)  "
-        f"{rate_ours:6.1f} pages/s  "
-        f"peak {ours['peak_mb']:5.0f} MB   (target <= {TARGET_SECONDS:.0f} s, <= {TARGET_MB} MB)"
+        f"  (not counted: importing WeasyPrint, {ours['import_cpu_seconds']:.2f} s CPU, done once "
+        "when a worker process starts)"
     )
+    print(line("WeasyPrint alone", alone))
     print(
-        f"WeasyPrint alone     : {alone['seconds']:6.2f} s (CPU {alone['cpu_seconds']:5.2f} s)  "
-        f"{rate_alone:6.1f} pages/s  "
-        f"peak {alone['peak_mb']:5.0f} MB"
-    )
-    print(
-        f"our overhead         : {ours['seconds'] - alone['seconds']:6.2f} s "
-        f"({(ours['seconds'] / alone['seconds'] - 1) * 100:.0f}% over WeasyPrint)"
+        f"our overhead          : {ours['seconds'] - alone['seconds']:6.2f} s wall, "
+        f"{ours['cpu_seconds'] - alone['cpu_seconds']:5.2f} s CPU "
+        f"({(ours['cpu_seconds'] / alone['cpu_seconds'] - 1) * 100:.0f}% over WeasyPrint on CPU)"
     )
     memory_ok = ours["peak_mb"] <= TARGET_MB
     # On a shared machine the wall clock mostly measures the other processes: report the
@@ -246,9 +277,12 @@ def main() -> None:
     for clock in ("seconds", "cpu_seconds"):
         ok = ours[clock] <= TARGET_SECONDS and memory_ok
         print(f"target on {clock.replace('_', ' ')}: {'met' if ok else 'MISSED'}")
-    print(
-        f"machine load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-    )
+    # The other two documents, for comparison (no target of their own).
+    for kind, name in (("audit_trail", "audit-trail report"), ("fairness", "fairness report")):
+        other = run_child("--export", ids[kind], workdir / f"{kind}.html")
+        if other["status"] != "done":
+            raise SystemExit(f"{name} failed: {other['error']}")
+        print(line(name, other))
     print(f"(work files in {workdir})")
 
 
@@ -257,9 +291,7 @@ if __name__ == "__main__":
         workdir = Path(os.environ["STAGEGATE_VAR_DIR"])
         setup_django(workdir, os.environ["DATABASE_URL"])
         if sys.argv[1] == "--export":
-            result = child_export(
-                int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[5])
-            )
+            result = child_export(int(sys.argv[2]), Path(sys.argv[3]))
         else:
             result = child_weasyprint(Path(sys.argv[2]))
         print(json.dumps(result))

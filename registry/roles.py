@@ -54,7 +54,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.change_monitoringschedule",
         "governance.add_changecontrolplan",
     ],
-    Role.REVIEWER: [*_VIEW_ALL, "governance.add_signature", "governance.view_transitionrequest"],
+    # Reviewers read exported documents (where they hold the project's export right) but do
+    # not request them.
+    Role.REVIEWER: [
+        *_VIEW_ALL,
+        "governance.add_signature",
+        "governance.view_transitionrequest",
+        "governance.view_documentexport",
+    ],
     Role.COMPLIANCE_OFFICER: [
         *_VIEW_ALL,
         "registry.add_project",

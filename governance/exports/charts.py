@@ -4,11 +4,16 @@ The fairness audit's result shape belongs to the fairness work; a report shows w
 `result["groups"]` and `result["rules"]` hold, as a list of rows or a mapping of rows.
 """
 
+import re
 from xml.sax.saxutils import escape
 
 from django.utils.safestring import mark_safe
 
+from governance.exports import fonts
+
 BAR_H, BAR_GAP, LABEL_W, CHART_W = 10, 3, 150, 300
+# The font-family attribute of an SVG element's start tag (text content never holds a "<").
+_SVG_FONT = re.compile(r"(<[a-z]+\b[^<>]*?)font-family=(?:'[^']*'|\"[^\"]*\")")
 # SVG text is costly to lay out (about 10 ms per label): two charts, values in the table.
 MAX_CHARTS = 2
 
@@ -66,6 +71,13 @@ def bar_chart(table: dict, column: str) -> str:
     return "".join(parts)
 
 
+def pdf_svg(svg: str) -> str:
+    """A fairness chart set in the document's own font. The charts name browser fonts for the
+    web pages; in a PDF those would be whatever fontconfig finds on the machine (two more
+    fonts to embed, and a document that depends on the machine)."""
+    return _SVG_FONT.sub(rf"\1font-family='{fonts.FAMILY}'", svg)
+
+
 def feature_set_view(feature_set: dict, metrics: list[str]) -> dict:
     """One feature set of a fairness report: its per-group table, verdicts and a chart."""
     from governance.fairness.charts import selection_rate_chart
@@ -86,7 +98,7 @@ def feature_set_view(feature_set: dict, metrics: list[str]) -> dict:
         )
     chart = ""
     if "selection_rate" in shown:
-        chart = mark_safe(selection_rate_chart(feature_set))  # noqa: S308 - escaped
+        chart = mark_safe(pdf_svg(selection_rate_chart(feature_set)))  # noqa: S308 - escaped
     return {
         "key": feature_set.get("key", ""),
         "groups": {"columns": ["group", "count", "status", *shown], "rows": rows},

@@ -61,10 +61,14 @@ def get_item(mapping, key):
     return (mapping or {}).get(key)
 
 
-# Audit events are set as preformatted monospace text, wrapped here: a table of thousands of
-# rows costs WeasyPrint about four times as much layout work (see bench/bench_pdf.py). Only
-# &, < and > are escaped: the JSON's many quotes as entities slow the HTML parser down.
+# Audit events are set as preformatted monospace text, wrapped here, in blocks of many events:
+# WeasyPrint's cost grows with the number of boxes it lays out and draws, and a box per event
+# (let alone a table row with cells, or an inline <b> header) costs several times the text
+# itself (see bench/bench_pdf.py). Each event starts with its #sequence at the left edge, its
+# values before and after on the next line; only continuation lines are indented. Only &, <
+# and > are escaped: the JSON's many quotes as entities slow the HTML parser down.
 EVENT_COLUMNS = 144  # 6 pt DejaVu Sans Mono across A4 between 12 mm margins
+EVENTS_PER_BLOCK = 50
 
 
 def _text(value: str) -> str:
@@ -74,6 +78,8 @@ def _text(value: str) -> str:
 
 
 def _wrapped(text: str, indent: str = "    ") -> str:
+    if len(text) <= EVENT_COLUMNS and text.isprintable():
+        return text.rstrip()  # what textwrap makes of one short line, thousands of times faster
     lines = textwrap.wrap(
         text,
         EVENT_COLUMNS,
@@ -84,23 +90,28 @@ def _wrapped(text: str, indent: str = "    ") -> str:
     return "\n".join(lines or [""])
 
 
-@register.filter(is_safe=True)
-def event_header(event: dict) -> str:
-    """#sequence, UTC time, actor, action and object of an audit event, wrapped."""
+def event_text(event: dict) -> str:
+    """One audit event as plain text: #sequence, UTC time, actor, action, object (reason) on
+    the first line(s), then the values before and after, on one line when they fit."""
     reason = f"  ({event['reason']})" if event.get("reason") else ""
-    return _text(
-        _wrapped(
-            f"#{event['sequence']}  {utc(event['occurred_at'])}  {event['actor']}  "
-            f"{event['action']}  {event['object_type']} #{event['object_id']}{reason}"
-        )
+    header = _wrapped(
+        f"#{event['sequence']}  {utc(event['occurred_at'])}  {event['actor']}  "
+        f"{event['action']}  {event['object_type']} #{event['object_id']}{reason}"
     )
-
-
-@register.filter(is_safe=True)
-def event_changes(event: dict) -> str:
-    """The before and after values of an audit event, wrapped; on one line when they fit."""
     parts = [f"{name}: {as_json(event[name])}" for name in ("before", "after") if event.get(name)]
+    if not parts:
+        return header
     joined = "   ".join(parts)
     if len(joined) <= EVENT_COLUMNS:
-        return _text(joined)
-    return _text("\n".join(_wrapped(part, indent="       ") for part in parts))
+        return f"{header}\n{joined}"
+    return "\n".join([header, *(_wrapped(part, indent=" " * 7) for part in parts)])
+
+
+@register.filter
+def event_blocks(events: list[dict]) -> list[str]:
+    """The events as escaped blocks of preformatted text, `EVENTS_PER_BLOCK` events each."""
+    texts = [event_text(event) for event in events]
+    return [
+        _text("\n".join(texts[start : start + EVENTS_PER_BLOCK]))
+        for start in range(0, len(texts), EVENTS_PER_BLOCK)
+    ]

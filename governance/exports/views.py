@@ -1,8 +1,10 @@
 """Document export API: request (202), follow, download, verify.
 
 Exports are visible to people holding the `export` right on their project; anyone else gets
-404 for them. Reading needs a role that may read exports (compliance officers, auditors);
-requesting one needs a role that may export (compliance officers).
+404 for them, even someone who may view the project: every document carries audit-trail
+content, which the `export` right guards. Reading needs a role that may read exports
+(compliance officers, auditors, reviewers); requesting one needs a role that may export
+(compliance officers) as well as the right.
 """
 
 from django.core.files.storage import default_storage

@@ -4,9 +4,10 @@ expected, and no export of the unassigned project in any list or count.
 
 The expected outcomes are written out by hand from the access rules: an export is visible only
 with the `export` right on its project (else 404, even to someone who may view the project);
-reading exports needs a role that may read them (compliance officer, auditor: else 403);
-requesting one needs the compliance officer's role and the `export` right, and a subject the
-requester may see (an invisible one is 404, like a missing one).
+reading exports needs a role that may read them (compliance officer, auditor, reviewer: else
+403); requesting one needs the compliance officer's role and the `export` right, and a subject
+the requester may see (an invisible one is 404, like a missing one). The matrix's reviewer has
+no `export` right (as in the demo), so reads nothing; a reviewer given it is tested below.
 `test_permission_matrix.test_every_api_endpoint_is_in_the_matrix` reads `URL_NAMES` here.
 """
 
@@ -19,7 +20,10 @@ from rest_framework.test import APIClient
 
 from governance.choices import ExportKind, ExportStatus
 from governance.exports import services, subjects
-from tests.access.world import ASSIGNED, RIGHTS_ON_ASSIGNED, UNASSIGNED
+from governance.models import DocumentExport
+from registry.choices import ProjectRight
+from tests import factories
+from tests.access.world import ASSIGNED, RIGHTS_ON_ASSIGNED, UNASSIGNED, E
 
 ROLES = list(RIGHTS_ON_ASSIGNED)
 A, U = ASSIGNED, UNASSIGNED
@@ -39,7 +43,7 @@ READ_ONE = {
 EXPECTED = {
     "documentexport-list": {
         "data scientist":     {A: 403, U: 403},
-        "reviewer":           {A: 403, U: 403},
+        "reviewer":           {A: 200, U: 200},  # scoped: empty without the export right
         "compliance officer": {A: 200, U: 200},  # scoped: see test_list_shows_only_...
         "auditor":            {A: 200, U: 200},
         "admin":              {A: 403, U: 403},
@@ -131,14 +135,48 @@ def test_anonymous_gets_401(world, exports, row, key):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("role", ["compliance officer", "auditor", "superuser"])
+def test_reviewer_with_the_export_right_reads_exports_but_cannot_request_one(
+    world, exports, django_assert_max_num_queries
+):
+    factories.grant(world.projects[A], world.people["reviewer"], ProjectRight.EXPORT)
+    client = _client(world, "reviewer")
+    with django_assert_max_num_queries(12):
+        listed = client.get(reverse("documentexport-list")).json()
+    assert [item["id"] for item in listed["results"]] == [exports[A].pk]
+    assert call(client, exports, "documentexport-detail", A).json()["id"] == exports[A].pk
+    download = call(client, exports, "documentexport-download", A)
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content).startswith(b"%PDF")
+    assert call(client, exports, "documentexport-verify", A).json()["matches"] is True
+    refused = call(client, exports, "documentexport-create", A)
+    assert refused.status_code == 403
+    assert "role" in refused.json()["detail"]
+    assert DocumentExport.objects.count() == 2  # nothing was queued
+    # The right on one project shows nothing of another.
+    for row in ("documentexport-detail", "documentexport-download", "documentexport-verify"):
+        assert call(client, exports, row, U).status_code == 404
+
+
+@pytest.mark.django_db
+def test_reviewer_without_the_export_right_finds_no_export(world, exports):
+    client = _client(world, "reviewer")  # view and review rights on the project, no export
+    assert client.get(reverse("documentexport-list")).json()["count"] == 0
+    for row in ("documentexport-detail", "documentexport-download", "documentexport-verify"):
+        response = call(client, exports, row, A)
+        assert response.status_code == 404, row
+        assert call(client, exports, row, U).json() == response.json()  # says nothing more
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["compliance officer", "auditor", "reviewer", "superuser"])
 def test_list_shows_only_projects_with_the_export_right(
     world, exports, role, django_assert_max_num_queries
 ):
     with django_assert_max_num_queries(12):
         body = _client(world, role).get(reverse("documentexport-list")).json()
     projects = {item["project"] for item in body["results"]}
-    assert projects == ({A, U} if role == "superuser" else {A})
+    expected = {A, U} if role == "superuser" else {A} if E in RIGHTS_ON_ASSIGNED[role] else set()
+    assert projects == expected
     assert body["count"] == len(projects)  # one export per project
 
 

@@ -19,6 +19,7 @@ from governance import transitions
 from governance.audit_chain import canonical_json
 from governance.choices import AuditAction, ExportStatus
 from governance.exports import documents, services, subjects
+from governance.exports.pdf_filters import as_json, utc
 from governance.exports.tasks import render_export
 from governance.models import AuditEvent, DocumentExport, ExportImmutable
 from registry import services as registry
@@ -69,6 +70,24 @@ def pdf_of(client, export_id) -> bytes:
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     return b"".join(response.streaming_content)
+
+
+# The fonts of governance.exports.fonts, as PDF base font names (after the subset tag).
+OUR_FONTS = {"Stagegate-Sans", "Stagegate-Sans-Bold", "Stagegate-Mono", "Stagegate-Mono-Bold"}
+
+
+def embedded_fonts(reader: PdfReader) -> set[str]:
+    """The base names of the fonts the pages use (subset prefixes such as ABCDEF+ dropped)."""
+    names = set()
+    for page in reader.pages:
+        for font in (page["/Resources"].get("/Font") or {}).values():
+            names.add(str(font.get_object()["/BaseFont"]).lstrip("/").split("+")[-1])
+    return names
+
+
+def event_line(event: dict) -> str:
+    """The start of an audit event's line in a document's text."""
+    return f"#{event['sequence']} {utc(event['occurred_at'])} {event['actor']} {event['action']}"
 
 
 def text_of(reader: PdfReader) -> str:
@@ -134,6 +153,9 @@ def test_dossier_shows_signatures_sections_chain_head_and_attaches_its_record(
     assert head["hash"] in text and f"#{head['sequence']}" in text
     assert record["audit_extract"]["verification"]["valid"] is True
     assert "Audit chain valid" in text
+    events = record["audit_extract"]["events"]
+    assert events and all(event_line(e) in text for e in events)
+    assert embedded_fonts(reader) <= OUR_FONTS
 
     xmp = reader.xmp_metadata
     assert (xmp.pdfaid_part, xmp.pdfaid_conformance) == ("3", "B")
@@ -189,6 +211,9 @@ def test_audit_trail_report_lists_every_project_event_and_the_verification(
     for _, heading in documents.AUDIT_TRAIL_SECTIONS:
         assert heading in text
     assert "record.created registry.project #" in text
+    assert all(event_line(e) in text for e in record["events"])
+    created = next(e for e in record["events"] if e["action"] == "record.created")
+    assert f"after: {as_json(created['after'])}"[:60] in text
 
 
 def test_verify_reports_match_then_tampering_and_the_command_agrees(
@@ -375,6 +400,8 @@ def test_fairness_report_shows_groups_verdicts_and_attaches_the_audit(
     text = text_of(reader)
     assert "Results by sex" in text
     assert "Selection rate for f (reference) is 0.00 against 0.60 for m" in text
+    # The chart is set in the document's fonts, not in whatever the machine has for Helvetica.
+    assert embedded_fonts(reader) <= OUR_FONTS
     attached = json.loads(reader.attachments["record.json"][0])
     assert attached["audit"]["id"] == audit.pk and attached["audit"]["passed"] is False
     dossier = export_via_api(client, "dossier", version.pk, django_capture_on_commit_callbacks)
@@ -407,3 +434,32 @@ def test_a_document_may_load_nothing_but_the_installed_fonts():
     # Only the @font-face families of governance/exports/fonts.py, never a system font.
     assert fonts and all("Stagegate" in name for name in fonts)
     assert len(reader.trailer["/Root"]["/AF"]) == 1
+
+
+def test_audit_events_are_set_in_blocks_of_wrapped_lines_with_every_field():
+    from governance.exports import pdf_filters
+
+    short = {
+        "sequence": 7,
+        "occurred_at": "2026-01-02T03:04:05+00:00",
+        "actor": "Ann <Admin>",
+        "action": "record.updated",
+        "object_type": "registry.modelversion",
+        "object_id": "3",
+        "before": {"stage": "development"},
+        "after": {"stage": "validation"},
+        "reason": "line one\nline two",
+    }
+    long = {**short, "sequence": 8, "after": {"notes": "x " * 120}, "reason": ""}
+    text = pdf_filters.event_text(short)
+    assert text.splitlines() == [
+        "#7  2026-01-02 03:04:05 UTC  Ann <Admin>  record.updated  registry.modelversion #3  "
+        "(line one line two)",
+        'before: {"stage": "development"}   after: {"stage": "validation"}',
+    ]
+    lines = pdf_filters.event_text(long).splitlines()
+    assert all(len(line) <= pdf_filters.EVENT_COLUMNS for line in lines)
+    assert lines[2].startswith("after: ") and lines[3].startswith("       ")
+    blocks = pdf_filters.event_blocks([short] * (pdf_filters.EVENTS_PER_BLOCK + 1))
+    assert len(blocks) == 2 and blocks[1].count("#7  ") == 1
+    assert "Ann &lt;Admin&gt;" in blocks[0] and "<Admin>" not in blocks[0]

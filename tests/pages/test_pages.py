@@ -9,6 +9,7 @@ from django.urls import reverse
 from governance import transitions
 from governance.models import AuditEvent, Signature, TransitionRequest
 from registry import services as registry
+from registry.choices import ProjectRight
 from tests import factories
 from tests.factories import PASSWORD
 from tests.governance.builders import version_with_evidence
@@ -434,6 +435,47 @@ def test_reviewer_gets_403_on_the_compliance_pages(client, reviewer):
     assert response.status_code == 403
     assert "Not allowed (403)" in text(response)
     assert client.get(reverse("governance:audit-trail")).status_code == 403
+
+
+@pytest.fixture
+def finished_dossier(version, compliance):
+    """A finished dossier of `version`, requested by the compliance officer."""
+    from governance.exports import services, subjects
+
+    export = services.request_export(
+        subjects.resolve("dossier", version.pk, compliance), actor=compliance
+    )
+    assert services.generate_export(export.pk) == "done"
+    return export
+
+
+def test_reviewer_with_the_export_right_reads_an_export_but_cannot_request_one(
+    client, reviewer, project, version, finished_dossier
+):
+    factories.grant(project, reviewer, ProjectRight.EXPORT)
+    status_page = page(client, reviewer, reverse("governance:export", args=[finished_dossier.pk]))
+    assert status_page.status_code == 200
+    body = text(status_page)
+    assert "Status: <strong>done</strong>" in body and "Download the PDF" in body
+    assert f'href="{reverse("governance:compliance")}"' not in body  # a page they may not open
+    verified = client.get(reverse("governance:export-verify", args=[finished_dossier.pk]))
+    assert verified.status_code == 200 and "matches" in text(verified).lower()
+    download = client.get(f"/api/v1/exports/{finished_dossier.pk}/download/")
+    assert download.status_code == 200
+    refused = client.post(
+        reverse("governance:export-create"), {"kind": "dossier", "subject": str(version.pk)}
+    )
+    assert refused.status_code == 403
+
+
+def test_export_pages_answer_404_without_the_export_right(
+    client, reviewer, member, finished_dossier
+):
+    for person in (reviewer, member):  # both may view the project, neither may read its exports
+        login(client, person)
+        for name in ("governance:export", "governance:export-verify"):
+            assert client.get(reverse(name, args=[finished_dossier.pk])).status_code == 404
+            assert client.get(reverse(name, args=[finished_dossier.pk + 1000])).status_code == 404
 
 
 def test_verifying_the_chain_shows_it_intact(client, compliance, pending):
