@@ -245,8 +245,9 @@ def measure_queries(repeat: int) -> None:
     projects = graph.visible_project_ids(viewer)
 
     def raw(directions, start, depth, max_nodes):
-        sql = graph.statement(directions, 1, len(projects))
-        params = graph.parameters([start], depth, max_nodes, projects)
+        sql, params = graph.compile_walk(
+            directions, [start], depth, max_nodes, projects, connection.vendor
+        )
 
         def run():
             with connection.cursor() as cursor:
