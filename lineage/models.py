@@ -183,6 +183,8 @@ class ReceivedEvent(models.Model):
     retries on 5xx and timeouts) does not apply the same event twice.
     """
 
+    PROJECT_PATH = "run__project"
+
     run_uuid = models.UUIDField()
     event_type = models.CharField(max_length=16)
     event_time = models.DateTimeField()
