@@ -241,13 +241,19 @@ def _run(directions, node_ids, depth, max_nodes, projects) -> Subgraph:
     if projects is not None:
         projects = list(projects)
     sql, params = compile_walk(directions, node_ids, depth, max_nodes, projects, connection.vendor)
+    postgresql = connection.vendor == "postgresql"
+    # Inside a caller's transaction, SET LOCAL would outlive the walk (a savepoint's release
+    # keeps it): the caller's own statements get their timeout back after the walk.
+    nested = connection.in_atomic_block
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
+            if postgresql:
                 timeout = int(getattr(settings, "LINEAGE_QUERY_TIMEOUT_MS", DEFAULT_TIMEOUT_MS))
                 cursor.execute(f"SET LOCAL statement_timeout = {timeout}")
             cursor.execute(sql, params)
             rows = cursor.fetchall()
+            if postgresql and nested:
+                cursor.execute("SET LOCAL statement_timeout = DEFAULT")
     except DatabaseError as exc:
         if _is_timeout(exc):
             raise LineageQueryTimeout(str(exc)) from None
