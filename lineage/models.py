@@ -195,6 +195,8 @@ class ReceivedEvent(models.Model):
     )
     received_at = models.DateTimeField(auto_now_add=True)
 
+    objects = ProjectScopedQuerySet.as_manager()
+
     class Meta:
         ordering = ["event_time", "id"]
         constraints = [
