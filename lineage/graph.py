@@ -31,10 +31,11 @@ SQLite (but for the name of the string aggregate). How it is bounded, and why:
 - **Answer.** One row per node kept, and the edges between them as one text value (a row
   per edge cost the client more than the aggregate costs the server).
 - **Time.** On PostgreSQL the statement runs under `SET LOCAL statement_timeout`
-  (`LINEAGE_QUERY_TIMEOUT_MS`); running past it raises `LineageQueryTimeout`, which the API
-  answers with 503.
+  (`LINEAGE_QUERY_TIMEOUT_MS`), sent with it in one message; running past it raises
+  `LineageQueryTimeout`, which the API answers with 503.
 """
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -241,19 +242,25 @@ def _run(directions, node_ids, depth, max_nodes, projects) -> Subgraph:
     if projects is not None:
         projects = list(projects)
     sql, params = compile_walk(directions, node_ids, depth, max_nodes, projects, connection.vendor)
-    postgresql = connection.vendor == "postgresql"
-    # Inside a caller's transaction, SET LOCAL would outlive the walk (a savepoint's release
-    # keeps it): the caller's own statements get their timeout back after the walk.
-    nested = connection.in_atomic_block
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            if postgresql:
+        # In a caller's transaction a failed (timed out) statement would abort it: a savepoint
+        # keeps it usable. In autocommit mode the statement needs no transaction of its own.
+        guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
+        with guard, connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # One round trip: the timeout, the walk, and the timeout put back. Sent as one
+                # message, the three run in one transaction even in autocommit mode; inside a
+                # caller's transaction, SET LOCAL would otherwise outlive the walk.
                 timeout = int(getattr(settings, "LINEAGE_QUERY_TIMEOUT_MS", DEFAULT_TIMEOUT_MS))
-                cursor.execute(f"SET LOCAL statement_timeout = {timeout}")
-            cursor.execute(sql, params)
+                cursor.execute(
+                    f"SET LOCAL statement_timeout = {timeout}; {sql}; "
+                    "SET LOCAL statement_timeout = DEFAULT",
+                    params,
+                )
+                cursor.nextset()
+            else:
+                cursor.execute(sql, params)
             rows = cursor.fetchall()
-            if postgresql and nested:
-                cursor.execute("SET LOCAL statement_timeout = DEFAULT")
     except DatabaseError as exc:
         if _is_timeout(exc):
             raise LineageQueryTimeout(str(exc)) from None

@@ -83,3 +83,21 @@ def test_the_convenience_endpoints_answer_503_too(api, member, long_chain, setti
     response = client.get(f"/api/v1/model-versions/{version.pk}/upstream", {"maxNodes": 50_000})
     assert response.status_code == 503
     assert "took too long" in response.json()["detail"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_autocommit_mode_the_walk_runs_alone_and_times_out_alone(
+    api, member, long_chain, settings
+):
+    # As in production (no transaction around the request): the timeout, the walk and its
+    # reset are one message to the server, and the session keeps no timeout afterwards.
+    assert connection.get_autocommit()
+    client = api.as_user(member)
+    settings.LINEAGE_QUERY_TIMEOUT_MS = 1
+    params = {"nodeId": "dataset:credit:chain#1", "direction": "downstream", "maxNodes": 50_000}
+    assert client.get("/api/v1/lineage", params).status_code == 503
+    settings.LINEAGE_QUERY_TIMEOUT_MS = 10_000
+    assert client.get("/api/v1/lineage", {**params, "maxNodes": 10}).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "0"
