@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, Value
 from django.utils import timezone
 
 from lineage import recording
@@ -210,17 +210,13 @@ class Batch:
         contribute to (403); checked for duplicates too, which answer nothing otherwise."""
         wanted = {e.namespace for e in self.events}
         wanted |= {e.parent[1] for e in self.events if e.parent is not None}
+        writable = Project.objects.visible_to(self.actor, ProjectRight.CONTRIBUTE)
         visible = {
             p.key: p
-            for p in Project.objects.visible_to(self.actor, ProjectRight.VIEW).filter(
-                key__in=wanted
-            )
+            for p in Project.objects.visible_to(self.actor, ProjectRight.VIEW)
+            .filter(key__in=wanted)
+            .annotate(writable=Exists(writable.filter(pk=OuterRef("pk"))))
         }
-        writable = set(
-            Project.objects.visible_to(self.actor, ProjectRight.CONTRIBUTE)
-            .filter(key__in=visible)
-            .values_list("key", flat=True)
-        )
         for event in self.events:
             namespaces = [event.namespace] + ([event.parent[1]] if event.parent else [])
             for namespace in namespaces:
@@ -231,7 +227,7 @@ class Batch:
                         "visible to you); the job namespace must be a Stagegate project key",
                         status=404,
                     )
-                if namespace not in writable:
+                if not visible[namespace].writable:
                     raise refuse(
                         event.index,
                         f"You need the 'contribute' right on project {namespace} to post its "
@@ -285,24 +281,26 @@ class Batch:
                 self.code_versions[key] = code
 
     def _load_links(self) -> None:
-        """The links of the existing runs: new links are added only once, and each history
-        row lists every link the run has then, as simple-history's rows do."""
+        """The links of the existing runs (one query over the three link tables): new links
+        are added only once, and each history row lists every link the run has then, as
+        simple-history's rows do."""
         existing = {s.run.pk: s for s in self.states.values()}
         if not existing:
             return
+        tables = []
         for name in LINK_FIELDS:
             m2m = Run._meta.get_field(name)
-            through = m2m.remote_field.through
             source, target = m2m.m2m_field_name(), m2m.m2m_reverse_field_name()
-            rows = (
-                through.objects.filter(**{f"{source}_id__in": existing})
-                .order_by("pk")
-                .values_list("pk", f"{source}_id", f"{target}_id")
+            tables.append(
+                m2m.remote_field.through.objects.filter(**{f"{source}_id__in": existing})
+                .annotate(link=Value(name))
+                .values_list("link", "pk", f"{source}_id", f"{target}_id")
             )
-            for through_id, run_id, target_id in rows:
-                state = existing[run_id]
-                state.links[name].append(_Link(target_id=target_id, through_id=through_id))
-                state.linked[name].add(("pk", target_id))
+        rows = tables[0].union(*tables[1:], all=True)
+        for name, through_id, run_id, target_id in sorted(rows, key=lambda row: row[1]):
+            state = existing[run_id]
+            state.links[name].append(_Link(target_id=target_id, through_id=through_id))
+            state.linked[name].add(("pk", target_id))
 
     # --- 2. plan ------------------------------------------------------------------------------
 
@@ -594,7 +592,7 @@ class Batch:
                 for (_, _, kind), (src, dst, _, _, _) in sorted(planned.items())
             ]
         )
-        cycle = recording.find_cycle([(key[0], key[1]) for key in planned])
+        cycle = recording.find_cycle([(key[0], key[1]) for key in planned], created)
         if cycle is not None:
             culprits = [value for key, value in planned.items() if (key[0], key[1]) in cycle]
             _, _, index, cause, effect = max(culprits, key=lambda c: c[2])

@@ -103,18 +103,26 @@ def link(cause, effect, kind: str = EdgeKind.USED) -> Edge:
     return edge
 
 
-def find_cycle(added: list[tuple[int, int]]) -> set[tuple[int, int]] | None:
+def find_cycle(added: list[tuple[int, int]], new_nodes=frozenset()) -> set[tuple[int, int]] | None:
     """The edges among `added` (src, dst node ids, already inserted) that lie on a cycle, or
-    None when the graph is still acyclic. One recursive query for any number of edges.
+    None when the graph is still acyclic. At most one recursive query for any number of edges.
 
     The graph was acyclic before, so a cycle passes through an added edge (u, v): its nodes
     are all reachable from v, and all reach u. The query keeps just those nodes, those
     reachable from an added edge's end that reach back to an added edge's start, and returns
     the edges between them (usually none); Python finds the strongly connected components.
     Call it inside a transaction (on PostgreSQL it sets `jit` for the transaction).
+
+    `new_nodes` are nodes created with the edges, which have no other edges. When every added
+    edge ends at one of them, a cycle can only leave such a node by an added edge, so it is
+    made of added edges alone: the query is not needed (the usual case: new runs, new outputs).
     """
     if not added:
         return None
+    if all(dst in new_nodes for _, dst in added):
+        component = _components(added)
+        on_cycle = {(src, dst) for src, dst in added if component[src] == component[dst]}
+        return on_cycle or None
     ends = sorted({dst for _, dst in added})
     starts = sorted({src for src, _ in added})
     edge, node = Edge._meta.db_table, Node._meta.db_table
