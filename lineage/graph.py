@@ -36,7 +36,7 @@ SQLite (but for the name of the string aggregate). How it is bounded, and why:
 """
 
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 from django.conf import settings
@@ -69,13 +69,28 @@ class GraphNode(NamedTuple):
     namespace: str
 
 
-@dataclass
 class Subgraph:
-    """Nodes found, the edges between them (src, dst, kind), and whether max_nodes cut it."""
+    """Nodes found, the edges between them (src, dst, kind), and whether max_nodes cut it.
 
-    nodes: list[GraphNode] = field(default_factory=list)
-    edges: list[tuple[int, int, str]] = field(default_factory=list)
-    truncated: bool = False
+    Kept as the statement returned them: `node_rows`, tuples in GraphNode's order, and
+    `edge_words`, the edge list split into words ("src", "dst", "kind", ...). `nodes` and
+    `edges` are made from them on first use; the Marquez document of 10,000 nodes is written
+    from the raw rows, without the 30,000 tuples (and the garbage collections they cause).
+    """
+
+    def __init__(self, node_rows=(), edge_words=(), truncated: bool = False):
+        self.node_rows: list[tuple] = list(node_rows)
+        self.edge_words: list[str] = list(edge_words)
+        self.truncated = truncated
+
+    @cached_property
+    def nodes(self) -> list[GraphNode]:
+        return list(map(GraphNode._make, self.node_rows))
+
+    @cached_property
+    def edges(self) -> list[tuple[int, int, str]]:
+        words = self.edge_words
+        return list(zip(map(int, words[0::3]), map(int, words[1::3]), words[2::3], strict=True))
 
 
 def upstream(node_ids, depth=None, max_nodes=DEFAULT_MAX_NODES, *, projects=None) -> Subgraph:
@@ -269,16 +284,12 @@ def _run(directions, node_ids, depth, max_nodes, projects) -> Subgraph:
 
 
 def _subgraph(rows) -> Subgraph:
-    make = GraphNode._make
-    graph = Subgraph(nodes=[make(row) for row in rows if row[0] is not None])
+    graph = Subgraph(node_rows=[row for row in rows if row[0] is not None])
     for row in rows:
         if row[0] is not None:
             continue
         if row[1] == "e" and row[3]:
-            words = row[3].split(" ")
-            graph.edges = list(
-                zip(map(int, words[0::3]), map(int, words[1::3]), words[2::3], strict=True)
-            )
+            graph.edge_words = row[3].split(" ")
         elif row[1] == "t":
             graph.truncated = bool(row[2])
     return graph
