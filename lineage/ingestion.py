@@ -407,9 +407,10 @@ class Batch:
         parent = self.states.get(parent_uuid)
         if parent is not None:
             if parent.run.project_id != project.pk:
-                other = Project.objects.get(pk=parent.run.project_id)
+                # Not naming the other project: the poster may not be allowed to see it.
                 raise refuse(
-                    event.index, f"{parent.run} belongs to project {other.key}, not {project.key}"
+                    event.index,
+                    f"run.facets.parent: run {parent_uuid} belongs to another namespace",
                 )
             return parent
         stub = Run(

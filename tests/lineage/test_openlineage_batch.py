@@ -313,3 +313,15 @@ def test_concurrent_batches_creating_the_same_data_sets_both_succeed():
     assert DatasetVersion.objects.count() == 6
     assert CodeVersion.objects.count() == 1
     assert audit_chain.verify().valid
+
+
+def test_a_parent_run_of_another_project_is_refused_without_naming_it(
+    api, project, other_project, member, outsider
+):
+    parent_id = str(uuid.uuid4())
+    assert post(api.as_user(outsider), event("START", parent_id, namespace="secret")).status_code
+    response = post(api.as_user(member), with_parent(event("START"), parent_id))
+    assert response.status_code == 400
+    assert "belongs to another namespace" in response.json()["errors"]["0"][0]
+    assert "secret" not in response.content.decode()
+    assert Run.objects.filter(project=project).count() == 0
