@@ -15,7 +15,9 @@ skip, cross-pipeline and hub edges; plus one model version at the end of a 500-h
 (chain and skip edges). The API is called in process with Django's test client (a warm
 process: URL resolution, middleware, token authentication, DRF, JSON rendering all run; no
 socket), as a data scientist who can view the 10 projects, so the rights filter is paid too.
-Each figure is printed beside the time of the same SQL statement run directly.
+Each figure is printed beside the time of the same SQL statement run directly, with the
+client's CPU time and the load average (the machine is shared: wall times move with the load).
+--skip-queries / --skip-ingestion run one half.
 """
 
 import argparse
