@@ -1,13 +1,15 @@
 """Appending to and verifying the hash-chained audit trail.
 
-`record()` (and `record_many()`, its batch form) is the only writer: it locks the one-row chain
-head, so concurrent appends line up one behind another with no fork and no gap in the sequence.
-`verify()` recomputes every hash and names the first broken link.
+`record()` is the only writer: it locks the one-row chain head, so concurrent appends line up
+one behind another with no fork and no gap in the sequence. `verify()` recomputes every hash
+and names the first broken link.
 """
 
 import hashlib
 import hmac
 import json
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -57,6 +59,10 @@ def project_id_of(record) -> int | None:
     return getattr(target, f"{last}_id", None)
 
 
+# Events recorded inside `batched()` wait here, with the savepoint depth they were made at.
+_pending: ContextVar[list | None] = ContextVar("stagegate_audit_pending", default=None)
+
+
 def record(
     action: str,
     *,
@@ -68,11 +74,12 @@ def record(
     after: dict | None = None,
     reason: str = "",
     actor=None,
-) -> AuditEvent:
+) -> None:
     """Append one event to the chain, inside the caller's transaction.
 
     `target` is the record acted on (its type, id and project are derived); the actor
-    defaults to the user of the current request or task.
+    defaults to the user of the current request or task. Inside `batched()` the event is
+    appended with the others of the block when it ends.
     """
     if target is not None:
         object_type = object_type or target._meta.label_lower
@@ -80,70 +87,30 @@ def record(
         project_id = project_id if project_id is not None else project_id_of(target)
     actor = actor if actor is not None else current_user()
     context = current()
-    # Inside the caller's transaction when there is one (no savepoint: an append that fails
-    # must fail the action it records). Raw SQL, two round trips on PostgreSQL: lock the head,
-    # then insert the event and move the head in one statement.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(_LOCK_HEAD[connection.vendor == "postgresql"])
-        head = cursor.fetchone()
-        if head is None:
-            # The very first event, written while migrations run (before post_migrate has
-            # created the head). With events already present the insert below would collide
-            # on the sequence and fail loudly, as a lost head should.
-            AuditChainHead.objects.get_or_create(pk=1, defaults={"hash": GENESIS_HASH})
-            cursor.execute(_LOCK_HEAD[connection.vendor == "postgresql"])
-            head = cursor.fetchone()
-        head_sequence, head_hash = head
-        occurred_at = datetime.now(UTC)
-        fields = {
-            "sequence": head_sequence + 1,
-            "occurred_at": utc_iso(occurred_at),
-            "actor_id": actor.pk if actor is not None else None,
-            "actor_name": printed_name(actor),
-            "request_id": context.request_id,
-            "action": str(action),
-            "object_type": object_type,
-            "object_id": str(object_id),
-            "project_id": project_id,
-            "before": before or {},
-            "after": after or {},
-            "reason": reason or context.reason,
-        }
-        payload = canonical_json(fields)
-        digest = chain_hash(head_hash, payload)
-        row = [
-            fields["sequence"],
-            occurred_at,
-            fields["actor_id"],
-            fields["actor_name"],
-            fields["request_id"],
-            fields["action"],
-            object_type,
-            fields["object_id"],
-            project_id,
-            payload,
-            head_hash,
-            digest,
-        ]
-        if connection.vendor == "postgresql":
-            cursor.execute(_INSERT_AND_MOVE_HEAD, [*row, fields["sequence"], digest])
-        else:
-            cursor.execute(_INSERT, row)
-            cursor.execute(_MOVE_HEAD, [fields["sequence"], digest])
-    return AuditEvent(
-        sequence=fields["sequence"],
-        occurred_at=occurred_at,
-        actor_id=fields["actor_id"],
-        actor_name=fields["actor_name"],
-        request_id=fields["request_id"],
-        action=fields["action"],
-        object_type=object_type,
-        object_id=fields["object_id"],
-        project_id=project_id,
-        payload=payload,
-        prev_hash=head_hash,
-        hash=digest,
-    )
+    event = {
+        "actor_id": actor.pk if actor is not None else None,
+        "actor_name": printed_name(actor),
+        "request_id": context.request_id,
+        "action": str(action),
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "project_id": project_id,
+        "before": before or {},
+        "after": after or {},
+        "reason": reason or context.reason,
+    }
+    pending = _pending.get()
+    if pending is not None and len(connection.savepoint_ids) == pending[0]:
+        # What the event says is fixed now, not when the block ends.
+        event["before"], event["after"] = json.loads(
+            canonical_json([event["before"], event["after"]])
+        )
+        pending[1].append(event)
+        return
+    # Outside a batch, or inside a savepoint opened within one: append now, so that the event
+    # rolls back with the savepoint if the savepoint does. (The batch's waiting events keep
+    # waiting: written now, inside the savepoint, they would be lost with it.)
+    _append([event])
 
 
 @dataclass(frozen=True)
@@ -160,85 +127,149 @@ class Entry:
 
 
 def record_many(entries, *, actor=None) -> int:
-    """Append several events, in order, inside the caller's transaction; how many were.
-
-    For actions that write many records at once (OpenLineage batches): the head is locked
-    once, the events are chained here and inserted together, and the head moves once, so the
-    round trips do not grow with the number of events. The events are exactly those `record()`
-    would append one by one, with one time and one actor.
-    """
+    """Append several events by one actor, in order, inside the caller's transaction (or with
+    the batch it is in); how many. For actions that write many records at once (OpenLineage
+    batches): the events are those `record()` would append one by one."""
     entries = list(entries)
     if not entries:
         return 0
-    actor = actor if actor is not None else current_user()
-    context = current()
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(_LOCK_HEAD[connection.vendor == "postgresql"])
-        head = cursor.fetchone()
-        if head is None:
-            AuditChainHead.objects.get_or_create(pk=1, defaults={"hash": GENESIS_HASH})
-            cursor.execute(_LOCK_HEAD[connection.vendor == "postgresql"])
-            head = cursor.fetchone()
-        sequence, previous = head
-        occurred_at = datetime.now(UTC)
-        common = {
-            "occurred_at": utc_iso(occurred_at),
-            "actor_id": actor.pk if actor is not None else None,
-            "actor_name": printed_name(actor),
-            "request_id": context.request_id,
-        }
-        rows = []
+    with transaction.atomic(savepoint=False), batched():
         for entry in entries:
-            sequence += 1
-            fields = {
-                "sequence": sequence,
-                **common,
-                "action": str(entry.action),
-                "object_type": entry.object_type,
-                "object_id": str(entry.object_id),
-                "project_id": entry.project_id,
-                "before": entry.before or {},
-                "after": entry.after or {},
-                "reason": entry.reason or context.reason,
-            }
-            payload = canonical_json(fields)
-            digest = chain_hash(previous, payload)
+            _record_entry(entry, actor)
+    return len(entries)
+
+
+def _record_entry(entry: Entry, actor) -> None:
+    record(
+        entry.action,
+        object_type=entry.object_type,
+        object_id=entry.object_id,
+        project_id=entry.project_id,
+        before=entry.before,
+        after=entry.after,
+        reason=entry.reason,
+        actor=actor,
+    )
+
+
+@contextmanager
+def batched():
+    """Append the events recorded inside the block together when it ends: one lock of the chain
+    head and two round trips on PostgreSQL, however many events the action records.
+
+    Use it inside the action's transaction, so that the events are part of it. An exception
+    leaving the block discards its events and marks the transaction for rollback, so the
+    action cannot commit without them. An event recorded inside an atomic() savepoint opened
+    within the block is appended at once (it must roll back with its savepoint), so it
+    precedes the block's earlier events in the chain; the actions that batch open no
+    savepoints inside the block. Manual transaction.savepoint() calls are not supported in it.
+    """
+    if _pending.get() is not None:  # nested: the outermost block appends
+        yield
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_chain.batched() must run inside a transaction")
+    # No savepoint: an exception leaving the block dooms the enclosing transaction.
+    with transaction.atomic(savepoint=False):
+        pending = (len(connection.savepoint_ids), [])
+        token = _pending.set(pending)
+        try:
+            yield
+        finally:
+            _pending.reset(token)
+        if pending[1]:
+            _append(pending[1])
+
+
+def _append(events: list[dict]) -> None:
+    """Lock the head, chain the events after it and move it, inside the caller's transaction
+    when there is one (no savepoint: an append that fails must fail the action it records)."""
+    postgresql = connection.vendor == "postgresql"
+    if postgresql and len(events) == 1:
+        _append_one_in_postgresql(events[0])
+        return
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        head_sequence, head_hash, occurred_at = _locked_head(cursor)
+        occurred = utc_iso(occurred_at)
+        rows = []
+        for sequence, event in enumerate(events, start=head_sequence + 1):
+            payload = canonical_json({**event, "sequence": sequence, "occurred_at": occurred})
+            digest = chain_hash(head_hash, payload)
             rows.append(
-                [
+                (
                     sequence,
                     occurred_at,
-                    common["actor_id"],
-                    common["actor_name"],
-                    common["request_id"],
-                    fields["action"],
-                    entry.object_type,
-                    fields["object_id"],
-                    entry.project_id,
+                    event["actor_id"],
+                    event["actor_name"],
+                    event["request_id"],
+                    event["action"],
+                    event["object_type"],
+                    event["object_id"],
+                    event["project_id"],
                     payload,
-                    previous,
+                    head_hash,
                     digest,
-                ]
+                )
             )
-            previous = digest
-        if connection.vendor == "postgresql":
+            head_hash = digest
+        last = rows[-1][0]
+        if postgresql:
             # All the rows as one JSON parameter: a statement of thousands of placeholders
             # costs the client more to write out than the database takes to insert them.
-            items = [
-                {**dict(zip(_COLUMNS, row, strict=True)), "occurred_at": common["occurred_at"]}
-                for row in rows
-            ]
-            cursor.execute(_INSERT_MANY_AND_MOVE_HEAD, [json.dumps(items), sequence, previous])
+            items = [dict(zip(_COLUMN_NAMES, row, strict=True)) for row in rows]
+            for item in items:
+                item["occurred_at"] = occurred
+            cursor.execute(_INSERT_MANY_AND_MOVE_HEAD, [json.dumps(items), last, head_hash])
         else:
-            cursor.executemany(_INSERT, rows)
-            cursor.execute(_MOVE_HEAD, [sequence, previous])
-    return len(rows)
+            cursor.executemany(f"{_INSERT_HEAD} {_ROW}", rows)
+            cursor.execute(_MOVE_HEAD, [last, head_hash])
+
+
+def _locked_head(cursor) -> tuple[int, str, datetime]:
+    """The head's sequence and hash, locked, and the time to stamp the events with: the
+    database's clock on PostgreSQL, as for single events, so that one clock dates the trail."""
+    postgresql = connection.vendor == "postgresql"
+    cursor.execute(_LOCK_HEAD[postgresql])
+    head = cursor.fetchone()
+    if head is None:
+        # The very first event, written while migrations run (before post_migrate has
+        # created the head). With events already present the insert would collide on the
+        # sequence and fail loudly, as a lost head should.
+        AuditChainHead.objects.get_or_create(pk=1, defaults={"hash": GENESIS_HASH})
+        cursor.execute(_LOCK_HEAD[postgresql])
+        head = cursor.fetchone()
+    if postgresql:
+        return head[0], head[1], head[2].astimezone(UTC)
+    return head[0], head[1], datetime.now(UTC)
+
+
+def _append_one_in_postgresql(event: dict) -> None:
+    """One event in one statement (one round trip; in autocommit, its own transaction): the
+    database locks the head, stamps the time, builds the payload around the sequence and time
+    it chose, hashes it and moves the head. The payload is the same canonical JSON Python
+    would write: its keys are sorted, `occurred_at` falls between the parts Python sends and
+    `sequence` is the last key."""
+    # Canonical JSON of the keys before and after "occurred_at", cut open where it goes.
+    head = canonical_json({k: v for k, v in event.items() if k < "occurred_at"})
+    tail = canonical_json({k: v for k, v in event.items() if k > "occurred_at"})
+    parameters = {
+        "before_time": head[:-1] + ',"occurred_at":"',
+        "between": '",' + tail[1:-1] + ',"sequence":',
+        **{k: event[k] for k in _EVENT_COLUMNS},
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_APPEND_ONE, parameters)
+        if cursor.fetchone() is None:  # no head yet (first event, while migrating)
+            with transaction.atomic(savepoint=False):
+                _locked_head(cursor)
+                cursor.execute(_APPEND_ONE, parameters)
 
 
 # Only our own table names are interpolated into these statements; values are parameters.
 _EVENTS = AuditEvent._meta.db_table
 _HEAD = AuditChainHead._meta.db_table
 _LOCK_HEAD = {
-    True: f"SELECT sequence, hash FROM {_HEAD} WHERE id = 1 FOR UPDATE",  # noqa: S608
+    True: f"SELECT sequence, hash, clock_timestamp() FROM {_HEAD} WHERE id = 1 FOR UPDATE",  # noqa: S608
     # SQLite has no row locks: Stagegate opens its transactions IMMEDIATE (settings), so the
     # write lock is already held and appends are serialized.
     False: f"SELECT sequence, hash FROM {_HEAD} WHERE id = 1",  # noqa: S608
@@ -247,18 +278,51 @@ _COLUMN_LIST = (
     "sequence, occurred_at, actor_id, actor_name, request_id, action, object_type, "
     "object_id, project_id, payload, prev_hash, hash"
 )
-_INSERT = f"INSERT INTO {_EVENTS} ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * 12)})"  # noqa: S608
+_COLUMN_NAMES = tuple(_COLUMN_LIST.split(", "))
+_ROW = f"({', '.join(['%s'] * 12)})"
+_INSERT_HEAD = f"INSERT INTO {_EVENTS} ({_COLUMN_LIST}) VALUES"  # noqa: S608
 _MOVE_HEAD = f"UPDATE {_HEAD} SET sequence = %s, hash = %s WHERE id = 1"  # noqa: S608
-_INSERT_AND_MOVE_HEAD = f"WITH appended AS ({_INSERT}) {_MOVE_HEAD}"
 _INSERT_MANY_AND_MOVE_HEAD = f"""
 WITH appended AS (
     INSERT INTO {_EVENTS} ({_COLUMN_LIST})
-    SELECT {_COLUMN_LIST} FROM jsonb_to_recordset(%s::jsonb) AS r(
+    SELECT {_COLUMN_LIST} FROM json_to_recordset(%s::json) AS r(
         sequence bigint, occurred_at timestamptz, actor_id bigint, actor_name text,
         request_id text, action text, object_type text, object_id text, project_id bigint,
         payload text, prev_hash text, hash text
     )
 ) {_MOVE_HEAD}"""  # noqa: S608 - only our table names
+_EVENT_COLUMNS = (
+    "actor_id",
+    "actor_name",
+    "request_id",
+    "action",
+    "object_type",
+    "object_id",
+    "project_id",
+)
+# The time format is utc_iso()'s; verify() checks the column against the payload the same way.
+_APPEND_ONE = f"""
+WITH head AS (
+    SELECT sequence + 1 AS sequence, hash AS prev_hash, clock_timestamp() AS occurred_at
+    FROM {_HEAD} WHERE id = 1 FOR UPDATE
+), event AS (
+    SELECT sequence, prev_hash, occurred_at,
+           %(before_time)s
+           || to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'
+           || %(between)s || sequence::text || '}}' AS payload
+    FROM head
+), appended AS (
+    INSERT INTO {_EVENTS} ({_COLUMN_LIST})
+    SELECT sequence, occurred_at, %(actor_id)s, %(actor_name)s, %(request_id)s, %(action)s,
+           %(object_type)s, %(object_id)s, %(project_id)s, payload, prev_hash,
+           encode(sha256(convert_to(prev_hash || payload, 'UTF8')), 'hex')
+    FROM event
+    RETURNING sequence, hash
+)
+UPDATE {_HEAD} SET sequence = appended.sequence, hash = appended.hash
+FROM appended WHERE {_HEAD}.id = 1
+RETURNING appended.sequence
+"""  # noqa: S608
 
 
 @dataclass
@@ -314,48 +378,72 @@ _PROBLEMS = {
     "hash": "its hash does not match its content (the event was altered)",
     "columns": "its columns differ from its hashed content (the event was altered)",
 }
+# One pass that PostgreSQL can run in parallel (no window function): each event is joined to
+# the one before it for the link check, hashed, and its columns compared with its payload,
+# parsed once (json, not jsonb: no binary tree is built). Gaps in the sequence are looked for
+# only when the counts say there is one. `_columns_match` is the same comparison in Python.
 _VERIFY_SQL = f"""
-WITH ordered AS MATERIALIZED (
-    SELECT e.*, row_number() OVER (ORDER BY sequence) AS expected,
-           lag(hash, 1, %(genesis)s) OVER (ORDER BY sequence) AS previous,
-           payload::jsonb AS p
-    FROM {AuditEvent._meta.db_table} e
-), judged AS (
-    SELECT expected, CASE
-        WHEN sequence <> expected THEN 'sequence'
-        WHEN prev_hash <> previous THEN 'prev'
-        WHEN encode(sha256(convert_to(prev_hash || payload, 'UTF8')), 'hex') <> hash THEN 'hash'
-        WHEN (p->>'sequence')::bigint IS DISTINCT FROM sequence
-          OR p->>'occurred_at' IS DISTINCT FROM
-             to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'
-          OR (p->>'actor_id')::bigint IS DISTINCT FROM actor_id
-          OR p->>'actor_name' IS DISTINCT FROM actor_name
-          OR p->>'request_id' IS DISTINCT FROM request_id
-          OR p->>'action' IS DISTINCT FROM action
-          OR p->>'object_type' IS DISTINCT FROM object_type
-          OR p->>'object_id' IS DISTINCT FROM object_id
-          OR (p->>'project_id')::bigint IS DISTINCT FROM project_id THEN 'columns'
-    END AS problem
-    FROM ordered
-)
-SELECT expected, problem, (SELECT count(*) FROM ordered),
-       (SELECT hash FROM ordered ORDER BY sequence DESC LIMIT 1)
-FROM (SELECT 1) one LEFT JOIN LATERAL (
-    SELECT expected, problem FROM judged WHERE problem IS NOT NULL ORDER BY expected LIMIT 1
-) broken ON true
+SELECT
+  min(e.sequence) FILTER (WHERE e.prev_hash IS DISTINCT FROM
+      CASE WHEN e.sequence = 1 THEN %(genesis)s ELSE b.hash END),
+  min(e.sequence) FILTER (WHERE
+      encode(sha256(convert_to(e.prev_hash || e.payload, 'UTF8')), 'hex') IS DISTINCT FROM e.hash),
+  min(e.sequence) FILTER (WHERE p.sequence IS DISTINCT FROM e.sequence
+      OR p.occurred_at IS DISTINCT FROM
+         to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'
+      OR p.actor_id IS DISTINCT FROM e.actor_id
+      OR p.actor_name IS DISTINCT FROM e.actor_name
+      OR p.request_id IS DISTINCT FROM e.request_id
+      OR p.action IS DISTINCT FROM e.action
+      OR p.object_type IS DISTINCT FROM e.object_type
+      OR p.object_id IS DISTINCT FROM e.object_id
+      OR p.project_id IS DISTINCT FROM e.project_id),
+  count(*), min(e.sequence), max(e.sequence),
+  (SELECT hash FROM {_EVENTS} ORDER BY sequence DESC LIMIT 1),
+  (SELECT sequence FROM {_HEAD} WHERE id = 1), (SELECT hash FROM {_HEAD} WHERE id = 1)
+FROM {_EVENTS} e
+LEFT JOIN {_EVENTS} b ON b.sequence = e.sequence - 1
+CROSS JOIN LATERAL json_to_record(e.payload::json) AS p(
+    sequence bigint, occurred_at text, actor_id bigint, actor_name text, request_id text,
+    action text, object_type text, object_id text, project_id bigint)
 """  # noqa: S608 - only our table name is interpolated
+_FIRST_GAP_SQL = f"""
+SELECT CASE WHEN min(sequence) <> 1 THEN 1 ELSE (
+    SELECT min(e.sequence) + 1 FROM {_EVENTS} e
+    WHERE NOT EXISTS (SELECT 1 FROM {_EVENTS} n WHERE n.sequence = e.sequence + 1)
+) END FROM {_EVENTS}
+"""  # noqa: S608
 
 
 def _verify_in_postgresql() -> Verification:
-    head = AuditChainHead.objects.get(pk=1)
     with connection.cursor() as cursor:
         cursor.execute(_VERIFY_SQL, {"genesis": GENESIS_HASH})
-        broken_at, problem, count, last_hash = cursor.fetchone()
-    if problem is not None:
-        text = _PROBLEMS[problem]
-        if problem == "sequence":
-            text = f"expected event #{broken_at} but found another: {text}"
-        return Verification(False, broken_at - 1, head.sequence, head.hash, broken_at, text)
+        (prev_at, hash_at, columns_at, count, lowest, highest, last_hash, *head) = cursor.fetchone()
+        if head[0] is None:
+            raise AuditChainHead.DoesNotExist("the audit chain has no head")
+        # Read in the same statement as the events: an append committing meanwhile cannot
+        # make the two disagree.
+        head = AuditChainHead(pk=1, sequence=head[0], hash=head[1])
+        gap = None
+        if count and (lowest != 1 or highest != count):  # sequences are unique: 1..n or a gap
+            cursor.execute(_FIRST_GAP_SQL)
+            gap = cursor.fetchone()[0]
+    # The first broken link is the lowest event with a problem before the first gap; at one
+    # event the problems are named in the order Python's walk finds them.
+    found = [
+        (at, kind)
+        for at, kind in ((prev_at, "prev"), (hash_at, "hash"), (columns_at, "columns"))
+        if at is not None and at >= 1 and (gap is None or at < gap)
+    ]
+    if found:
+        broken_at = min(at for at, _ in found)
+        problem = next(kind for at, kind in found if at == broken_at)
+        return Verification(
+            False, broken_at - 1, head.sequence, head.hash, broken_at, _PROBLEMS[problem]
+        )
+    if gap is not None:
+        text = f"expected event #{gap} but found another: {_PROBLEMS['sequence']}"
+        return Verification(False, gap - 1, head.sequence, head.hash, gap, text)
     return _against_head(head, count, last_hash or GENESIS_HASH)
 
 
@@ -371,6 +459,18 @@ def _against_head(head, checked: int, last_hash: str) -> Verification:
             "removed from the end, or the head was altered",
         )
     return Verification(True, checked, head.sequence, head.hash)
+
+
+def _columns_match(row) -> bool:
+    """Whether an event's columns equal the values its hashed payload holds for them."""
+    try:
+        fields = json.loads(row[9])
+    except ValueError:
+        return False
+    if not isinstance(fields, dict):
+        return False
+    stored = (row[0], utc_iso(row[1]), *row[2:9])
+    return stored == tuple(fields.get(k) for k in _COLUMNS[:9])
 
 
 def _verify_in_python(chunk_size: int) -> Verification:
@@ -403,22 +503,8 @@ def _verify_in_python(chunk_size: int) -> Verification:
             problem = "its previous-hash does not match the event before it (reordered or forged)"
         elif chain_hash(prev_hash, payload) != digest:
             problem = "its hash does not match its content (the event was altered)"
-        else:
-            fields = json.loads(payload)
-            stored = (
-                sequence,
-                utc_iso(occurred_at),
-                actor_id,
-                actor_name,
-                request_id,
-                action,
-                object_type,
-                object_id,
-                project_id,
-            )
-            hashed = tuple(fields.get(k) for k in _COLUMNS[:9])
-            if stored != hashed:
-                problem = "its columns differ from its hashed content (the event was altered)"
+        elif not _columns_match(row):
+            problem = "its columns differ from its hashed content (the event was altered)"
         if problem:
             return Verification(False, checked, head.sequence, head.hash, sequence, problem)
         checked += 1

@@ -29,6 +29,7 @@ class AuditAction(models.TextChoices):
     FAIRNESS_AUDIT_COMPLETED = "fairness.completed", "Fairness audit completed"
     FAIRNESS_AUDIT_USED = "fairness.used_in_gate", "Fairness audit used in a gate"
     MONITORING_BREACH = "monitoring.breach", "Monitoring breach"
+    MONITORING_CHECK_FAILED = "monitoring.check_failed", "Monitoring check failed"
     CHECKPOINT = "audit.checkpoint", "Audit checkpoint written"
 
 

@@ -19,7 +19,8 @@ def check_fairness(version, settings: dict) -> GateResult:
             f"no fairness audit: no evaluation on a {split}-split dataset version to audit against",
         )
     dataset_version = evaluation.dataset_version
-    current = policy_config_sha256(policy_for(version.project))
+    policy = getattr(version, "_governing_policy", None) or policy_for(version.project)
+    current = policy_config_sha256(policy)
     audits = FairnessAudit.objects.filter(
         model_version=version, dataset_version=dataset_version, status=AuditStatus.DONE
     )

@@ -7,8 +7,11 @@ GateResult: pass or fail, a sentence a reviewer can read, and the evidence it re
 
 from dataclasses import asdict, dataclass, field
 
+from django.db.models import Exists, OuterRef
+
+from lineage.models import Run
 from registry.choices import Direction, RiskStatus, Split
-from registry.models import Evaluation, ModelVersion
+from registry.models import Evaluation, ModelVersion, RiskItem
 
 CHECKS = {}
 
@@ -39,14 +42,46 @@ def _meets(value: float, threshold: float, direction: str) -> bool:
     return value >= threshold if direction == Direction.HIGHER else value <= threshold
 
 
+def locked_for_evidence(version_pk: int) -> ModelVersion:
+    """The version, locked for the rest of the transaction, with what the evidence checks read
+    of its run and its project's risks fetched in the same query (the checks read them from
+    these annotations when present, and query otherwise)."""
+    inputs = Run.input_datasets.through.objects.filter(run_id=OuterRef("run_id"))
+    open_high = RiskItem.objects.filter(
+        project_id=OuterRef("registered_model__project_id"),
+        impact="high",
+        status=RiskStatus.OPEN,
+    )
+    return (
+        ModelVersion.objects.select_for_update(of=("self",))
+        .select_related("registered_model__project", "run__code_version")
+        .annotate(evidence_run_has_inputs=Exists(inputs), evidence_open_high_risk=Exists(open_high))
+        .get(pk=version_pk)
+    )
+
+
 def latest_evaluation(version: ModelVersion, split: str) -> Evaluation | None:
     """The most recent evaluation of `version` on a dataset version of `split`."""
+    cached = getattr(version, "_latest_evaluations", None)
+    if cached is not None:
+        return cached.get(split)
     return (
         version.evaluations.filter(dataset_version__split=split)
-        .select_related("dataset_version__dataset")
+        .select_related("dataset_version__dataset__project")
         .order_by("-created_at", "-id")
         .first()
     )
+
+
+def _latest_evaluations(version: ModelVersion) -> dict[str, Evaluation]:
+    """The latest evaluation per split, read once for all the checks of one evaluation."""
+    latest = {}
+    evaluations = version.evaluations.select_related("dataset_version__dataset__project").order_by(
+        "-created_at", "-id"
+    )
+    for evaluation in evaluations:
+        latest.setdefault(evaluation.dataset_version.split, evaluation)
+    return latest
 
 
 @check("evaluation_meets_acceptance")
@@ -144,15 +179,23 @@ def beats_baseline(version: ModelVersion, settings: dict) -> GateResult:
 def lineage_complete(version: ModelVersion, settings: dict) -> GateResult:
     """The run that produced the version names its code commit, data, parameters, environment."""
     name = "lineage_complete"
-    run = version.run
-    if run is None:
+    if version.run_id is None:
         return GateResult(name, False, "no run is recorded as producing this version")
+    if hasattr(version, "evidence_run_has_inputs"):  # read with the version
+        run, run.has_inputs = version.run, version.evidence_run_has_inputs
+    else:
+        inputs = Run.input_datasets.through.objects.filter(run_id=OuterRef("pk"))
+        run = (
+            Run.objects.select_related("code_version")
+            .annotate(has_inputs=Exists(inputs))
+            .get(pk=version.run_id)
+        )
     missing = []
     if run.code_version is None:
         missing.append("code commit")
     elif run.code_version.dirty:
         missing.append("clean code commit (the code was dirty)")
-    if not run.input_datasets.exists():
+    if not run.has_inputs:
         missing.append("input dataset versions")
     if not run.parameters:
         missing.append("parameters")
@@ -186,6 +229,8 @@ def model_card_complete(version: ModelVersion, settings: dict) -> GateResult:
 @check("no_open_high_risk")
 def no_open_high_risk(version: ModelVersion, settings: dict) -> GateResult:
     """No risk of high impact is still open in the project's risk register."""
+    if getattr(version, "evidence_open_high_risk", None) is False:  # read with the version
+        return GateResult("no_open_high_risk", True, "no open high-impact risk")
     open_risks = list(
         version.project.risks.filter(impact="high", status=RiskStatus.OPEN).values_list(
             "pk", "description"
@@ -211,5 +256,16 @@ def fairness_audit_passed(version: ModelVersion, settings: dict) -> GateResult:
 
 
 def evaluate_evidence(version: ModelVersion, rule: dict, settings: dict) -> list[GateResult]:
-    """Run the evidence checks the rule names, in its order."""
-    return [CHECKS[name](version, settings) for name in rule.get("checks", [])]
+    """Run the evidence checks the rule names, in its order.
+
+    The version's evaluations are read once for all the checks (several look at the latest
+    evaluation of a split), and only for the duration of this call.
+    """
+    checks = rule.get("checks", [])
+    if not checks:
+        return []
+    version._latest_evaluations = _latest_evaluations(version)
+    try:
+        return [CHECKS[name](version, settings) for name in checks]
+    finally:
+        del version._latest_evaluations

@@ -4,6 +4,8 @@ django-simple-history writes who, when and why for each create/update/delete; th
 that change — with the fields before and after — into the hash-chained audit trail.
 """
 
+import copy
+
 from django.db.models.fields.files import FieldFile
 from django.dispatch import receiver
 from simple_history.signals import post_create_historical_record
@@ -31,6 +33,13 @@ def _values(instance) -> dict:
     return values
 
 
+def remember_values(instance) -> None:
+    """Snapshot a record just read under its row lock, so that the audit event of its next
+    save diffs against the snapshot instead of reading the previous history row. Only for a
+    record locked until the end of the transaction: nothing else can change it meanwhile."""
+    instance._history_previous = copy.deepcopy(_values(instance))
+
+
 @receiver(post_create_historical_record)
 def audit_history_row(sender, instance, history_instance, **kwargs):
     if instance._meta.app_label not in GOVERNED_APPS:
@@ -39,12 +48,18 @@ def audit_history_row(sender, instance, history_instance, **kwargs):
     after = _values(instance) if kind != "-" else {}
     before = {}
     if kind == "~":
-        previous = history_instance.prev_record
-        if previous is not None:
-            old = _values(previous.instance)
+        # The values the record had: those a caller holding its row lock snapshotted (see
+        # remember_values), else the previous history row.
+        old = getattr(instance, "_history_previous", None)
+        if old is None:
+            previous = history_instance.prev_record
+            old = _values(previous.instance) if previous is not None else None
+        if old is not None:
             changed = {k for k in after if old.get(k) != after.get(k)}
             before = {k: old.get(k) for k in changed}
-            after = {k: after[k] for k in changed}
+            after_all, after = after, {k: after[k] for k in changed}
+            if hasattr(instance, "_history_previous"):
+                instance._history_previous = copy.deepcopy(after_all)
     elif kind == "-":
         before = _values(instance)
     audit_chain.record(

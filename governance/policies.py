@@ -93,6 +93,11 @@ def approve_policy_version(
     policy: LifecyclePolicy, *, signer, password: str, comment: str = "", http_request=None
 ) -> Signature:
     """A compliance officer's signature approves a draft policy version."""
+    # Who may approve is settled before the password is asked (the author never changes).
+    if not signer.groups.filter(name=Role.COMPLIANCE_OFFICER).exists():
+        raise NotAllowed("only a compliance officer can approve a policy version")
+    if policy.created_by_id == signer.pk:
+        raise NotAllowed("the author of a policy version cannot approve it")
     confirm_password(signer, password, http_request)  # outside the transaction: see sign()
     with transaction.atomic():
         return _approve(policy, signer=signer, comment=comment)
@@ -102,10 +107,6 @@ def _approve(policy, *, signer, comment) -> Signature:
     policy = LifecyclePolicy.objects.select_for_update().get(pk=policy.pk)
     if policy.status != PolicyStatus.DRAFT:
         raise Conflict(f"{policy} is already {policy.get_status_display().lower()}")
-    if not signer.groups.filter(name=Role.COMPLIANCE_OFFICER).exists():
-        raise NotAllowed("only a compliance officer can approve a policy version")
-    if policy.created_by_id == signer.pk:
-        raise NotAllowed("the author of a policy version cannot approve it")
     text, sha = digest(policy_record(policy))
     now = timezone.now()
     signature = Signature.objects.create(

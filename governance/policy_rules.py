@@ -16,13 +16,16 @@ A definition:
                    "monitoring": {...}, "in_plan_approvals": {...}}
     }
 
-`monitoring` (thresholds and breach actions) and `in_plan_approvals` (the lighter approvals of a
-retrained version inside an approved change-control plan) came later than the first policies:
+`monitoring` (thresholds and breach actions; `monitoring.fairness` holds the fairness drift
+limits, see governance/monitoring/fairness_drift.py) and `in_plan_approvals` (the lighter
+approvals of a retrained version inside an approved change-control plan) came later than the
+first policies:
 a definition without them gets the defaults of :func:`monitoring_settings` and no light path.
 """
 
 import copy
 
+from governance.monitoring import fairness_drift
 from governance.monitoring.drift import DEFAULT_DECAY_THRESHOLDS, DEFAULT_DRIFT_THRESHOLDS
 from registry.choices import Stage
 from registry.models import ModelVersion
@@ -41,6 +44,8 @@ BREACH_ACTIONS = ("notify", "suspend", "retraining_ticket")
 DEFAULT_MONITORING = {
     "data_drift": DEFAULT_DRIFT_THRESHOLDS,
     "performance": DEFAULT_DECAY_THRESHOLDS,
+    # Subgroup metric values against the validated fairness audit's (fairness_drift.py).
+    "fairness": fairness_drift.DEFAULT_FAIRNESS_THRESHOLDS,
     "on_breach": ["notify", "retraining_ticket"],
 }
 
@@ -98,6 +103,8 @@ def validate_definition(definition) -> None:
     bad_actions = [a for a in monitoring.get("on_breach", []) if a not in BREACH_ACTIONS]
     if bad_actions:
         raise ValueError(f"unknown breach action(s) {', '.join(map(str, bad_actions))}")
+    if "fairness" in monitoring:
+        fairness_drift.validate_thresholds(monitoring["fairness"])
     light = settings.get("in_plan_approvals")
     if light is not None and (
         not isinstance(light, dict)
@@ -128,6 +135,8 @@ def monitoring_settings(definition: dict) -> dict:
         # Threshold groups merge per test, so a policy may set only the PSI limits.
         if key in ("data_drift", "performance") and isinstance(value, dict):
             merged[key] = {**merged[key], **value}
+        elif key == "fairness" and isinstance(value, dict):
+            merged[key] = fairness_drift.merged_thresholds(value)
         else:
             merged[key] = value
     return merged

@@ -13,7 +13,8 @@ from django.utils import timezone
 from governance import audit_chain
 from governance.choices import AuditAction, RequestStatus, SignatureMeaning
 from governance.errors import Conflict, NotAllowed
-from governance.gates import GateResult, evaluate_evidence
+from governance.gates import GateResult, evaluate_evidence, locked_for_evidence
+from governance.history_audit import remember_values
 from governance.models import Signature, TransitionRequest
 from governance.monitoring.plans import change_control_gates, rule_for_version
 from governance.policies import policy_for, role_groups_of
@@ -34,12 +35,18 @@ def _settings(request) -> dict:
     return request.policy.definition.get("settings", {})
 
 
-def approvals_gate(request) -> GateResult:
-    """Count approvals that still match the record, from distinct eligible signers."""
+def approvals_gate(request, signatures=None) -> GateResult:
+    """Count approvals that still match the record, from distinct eligible signers.
+
+    `signatures` are the request's signatures when the caller has them already; a request
+    not saved yet has none.
+    """
     rule = request.rule["approvals"]
-    _, current_sha = digest(request_record(request))
+    if signatures is None:
+        signatures = list(request.signatures.all()) if request.pk else []
+    current_sha = digest(request_record(request))[1] if signatures else ""
     valid, stale = [], 0
-    for signature in request.signatures.all():
+    for signature in signatures:
         if signature.meaning != APPROVING:
             continue
         if signature.record_sha256 != current_sha:
@@ -68,7 +75,9 @@ def approvals_gate(request) -> GateResult:
     )
 
 
-def _evaluate(request, evidence: list[GateResult] | None = None) -> list[GateResult]:
+def _evaluate(
+    request, evidence: list[GateResult] | None = None, signatures=None
+) -> list[GateResult]:
     """Evaluate the gates; `evidence` already evaluated in this transaction is reused, and
     only the approvals gate (which a new signature changes) is recomputed."""
     if evidence is None:
@@ -79,7 +88,7 @@ def _evaluate(request, evidence: list[GateResult] | None = None) -> list[GateRes
         evidence = [g for g in evidence if g.kind != "approvals"]
     # The approvals gate hashes the record with the fresh evidence, so store that first.
     request.gate_results = [g.as_dict() for g in evidence]
-    results = [*evidence, approvals_gate(request)]
+    results = [*evidence, approvals_gate(request, signatures)]
     request.gate_results = [g.as_dict() for g in results]
     request.gates_evaluated_at = timezone.now()
     return results
@@ -95,13 +104,14 @@ def _close(request, status, action, *, actor, note: str):
 @transaction.atomic
 def request_transition(version: ModelVersion, to_stage: str, *, actor, justification: str):
     """Ask to move `version` to `to_stage`; the gates are evaluated and stored at once."""
+    with audit_chain.batched():
+        return _request_transition(version, to_stage, actor=actor, justification=justification)
+
+
+def _request_transition(version, to_stage, *, actor, justification):
     if not justification or not justification.strip():
         raise Conflict("a justification is required")
-    version = (
-        ModelVersion.objects.select_for_update()
-        .select_related("registered_model__project")
-        .get(pk=version.pk)
-    )
+    version = locked_for_evidence(version.pk)
     project = version.registered_model.project
     if not has_project_right(actor, project, ProjectRight.CONTRIBUTE):
         raise NotAllowed(f"you need the 'contribute' right on {project.key} to request transitions")
@@ -114,6 +124,7 @@ def request_transition(version: ModelVersion, to_stage: str, *, actor, justifica
     # Issue 9: a retrained version inside the approved change-control plan takes the policy's
     # lighter in-plan approvals; any other retrained version keeps the full rule, flagged.
     rule = rule_for_version(version, rule, policy.definition)
+    version._governing_policy = policy  # the fairness check compares against it
     if TransitionRequest.objects.filter(
         model_version=version, status=RequestStatus.PENDING
     ).exists():
@@ -128,10 +139,9 @@ def request_transition(version: ModelVersion, to_stage: str, *, actor, justifica
         policy=policy,
         rule=rule,
     )
-    request._history_user = actor
-    request.save()
+    # Evaluated before the first save, so the request is written once, with its gates.
     _evaluate(request)
-    request._change_reason = "transition requested"
+    request._history_user, request._change_reason = actor, "transition requested"
     request.save()
     audit_chain.record(
         AuditAction.TRANSITION_REQUESTED,
@@ -158,10 +168,11 @@ def _signing_role(signer, rule) -> str | None:
 
 def _lock_open(request_id) -> TransitionRequest:
     request = (
-        TransitionRequest.objects.select_for_update()
+        TransitionRequest.objects.select_for_update(of=("self",))
         .select_related("model_version__registered_model__project", "policy")
         .get(pk=request_id)
     )
+    remember_values(request)
     if not request.is_open:
         raise Conflict(
             f"this request is {request.get_status_display().lower()}; "
@@ -186,39 +197,48 @@ def sign(
     """
     if meaning not in SignatureMeaning.values:
         raise Conflict(f"unknown signature meaning {meaning!r}")
+    # Who may sign is settled before the password is asked: someone who may not sign gets a
+    # refusal, not a password prompt (nor a failed attempt toward lockout). The requester, the
+    # rule and the project never change on a request, and roles and rights are not locked, so
+    # the answer holds inside the transaction too.
+    role = _signer_role(request, signer, meaning)
     confirm_password(signer, password, http_request)
-    with transaction.atomic():
-        return _sign(request, signer=signer, meaning=meaning, comment=comment)
+    with transaction.atomic(), audit_chain.batched():
+        return _sign(request, signer=signer, meaning=meaning, comment=comment, role=role)
 
 
-def _sign(request, *, signer, meaning, comment) -> Signature:
+def _signer_role(request, signer, meaning) -> str | None:
+    """The role `signer` signs `request` in (None for the requester's own meanings), or the
+    refusal: separation of duties, the project's review right, a role the rule accepts."""
+    if signer.pk == request.requested_by_id and meaning not in REQUESTER_MEANINGS:
+        # Separation of duties: nobody approves or rejects their own request.
+        raise NotAllowed("you cannot approve or reject your own request")
+    if meaning not in DECIDING:
+        return None
+    project = request.model_version.registered_model.project
+    if not has_project_right(signer, project, ProjectRight.REVIEW):
+        raise NotAllowed(f"you need the 'review' right on {project.key} to sign requests")
+    role = _signing_role(signer, request.rule)
+    if role is None:
+        raise NotAllowed(
+            "your role may not sign this transition: it needs "
+            + " or ".join(request.rule["approvals"]["roles"])
+        )
+    return role
+
+
+def _sign(request, *, signer, meaning, comment, role) -> Signature:
     request = _lock_open(request.pk)
     # Lock the version now: the evidence evaluated below is what a completing approval
     # applies on, so it must not change before the end of this transaction.
-    request.model_version = (
-        ModelVersion.objects.select_for_update()
-        .select_related("registered_model__project")
-        .get(pk=request.model_version_id)
-    )
+    request.model_version = locked_for_evidence(request.model_version_id)
+    remember_values(request.model_version)
     project = request.model_version.registered_model.project
-    is_requester = signer.pk == request.requested_by_id
-    if is_requester and meaning not in REQUESTER_MEANINGS:
-        # Separation of duties: nobody approves or rejects their own request.
-        raise NotAllowed("you cannot approve or reject your own request")
-    role = None
-    if meaning in DECIDING:
-        if not has_project_right(signer, project, ProjectRight.REVIEW):
-            raise NotAllowed(f"you need the 'review' right on {project.key} to sign requests")
-        role = _signing_role(signer, request.rule)
-        if role is None:
-            raise NotAllowed(
-                "your role may not sign this transition: it needs "
-                + " or ".join(request.rule["approvals"]["roles"])
-            )
-    if request.signatures.filter(signer=signer).exists():
+    signatures = list(request.signatures.all())
+    if any(s.signer_id == signer.pk for s in signatures):
         raise Conflict("you have already signed this request")
     # Sign what is true now, not what was true when it was requested.
-    evidence = _evaluate(request)
+    evidence = _evaluate(request, signatures=signatures)
     text, sha = digest(request_record(request))
     signature = Signature.objects.create(
         request=request,
@@ -254,13 +274,24 @@ def _sign(request, *, signer, meaning, comment) -> Signature:
             note=f"rejected by {signature.printed_name}: {comment}".rstrip(": "),
         )
         return signature
-    _apply_if_ready(request, actor=signer, evidence=evidence)
+    _apply_if_ready(
+        request,
+        actor=signer,
+        evidence=evidence,
+        version=request.model_version,
+        signatures=[*signatures, signature],
+    )
     return signature
 
 
 @transaction.atomic
 def withdraw(request: TransitionRequest, *, actor, reason: str = "") -> TransitionRequest:
     """The requester (or a project manager) withdraws a pending request."""
+    with audit_chain.batched():
+        return _withdraw(request, actor=actor, reason=reason)
+
+
+def _withdraw(request, *, actor, reason):
     request = _lock_open(request.pk)
     project = request.model_version.registered_model.project
     if actor.pk != request.requested_by_id and not has_project_right(
@@ -280,6 +311,11 @@ def withdraw(request: TransitionRequest, *, actor, reason: str = "") -> Transiti
 @transaction.atomic
 def reevaluate(request: TransitionRequest, *, actor) -> TransitionRequest:
     """Re-run the gates after new evidence arrived; applies the transition if all pass."""
+    with audit_chain.batched():
+        return _reevaluate(request, actor=actor)
+
+
+def _reevaluate(request, *, actor):
     request = _lock_open(request.pk)
     if not has_project_right(actor, request.project, ProjectRight.CONTRIBUTE) and not (
         has_project_right(actor, request.project, ProjectRight.REVIEW)
@@ -289,8 +325,13 @@ def reevaluate(request: TransitionRequest, *, actor) -> TransitionRequest:
     return request
 
 
-def _apply_if_ready(request: TransitionRequest, *, actor, evidence=None) -> None:
-    version = ModelVersion.objects.select_for_update().get(pk=request.model_version_id)
+def _apply_if_ready(
+    request: TransitionRequest, *, actor, evidence=None, version=None, signatures=None
+) -> None:
+    """Apply the transition if every gate passes now. `version` is the version when this
+    transaction has locked it already; `evidence` and `signatures` were read under that lock."""
+    if version is None:
+        version = locked_for_evidence(request.model_version_id)
     if version.stage != request.from_stage:
         _close(
             request,
@@ -311,12 +352,12 @@ def _apply_if_ready(request: TransitionRequest, *, actor, evidence=None) -> None
         )
         return
     request.model_version = version
-    results = _evaluate(request, evidence)
-    request._change_reason, request._history_user = "gates evaluated", actor
-    request.save()
+    results = _evaluate(request, evidence, signatures)
     if not all(g.passed for g in results):
+        request._change_reason, request._history_user = "gates evaluated", actor
+        request.save()
         return
-    _apply(request, version, actor=actor)
+    _apply(request, version, actor=actor)  # closing the request saves its gate results
 
 
 def _move(version: ModelVersion, to_stage: str, *, actor, request, reason: str) -> None:

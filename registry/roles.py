@@ -49,6 +49,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.add_transitionrequest",
         "governance.add_fairnessaudit",
         "governance.add_monitoringreport",
+        # They run the model: they set how often it is re-checked and propose the plan for
+        # retraining it (a compliance officer approves the plan).
+        "governance.add_monitoringschedule",
+        "governance.change_monitoringschedule",
+        "governance.add_changecontrolplan",
     ],
     Role.REVIEWER: [*_VIEW_ALL, "governance.add_signature", "governance.view_transitionrequest"],
     Role.COMPLIANCE_OFFICER: [
@@ -64,6 +69,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.view_auditevent",
         "governance.add_lifecyclepolicy",
         "governance.view_lifecyclepolicy",
+        # Monitoring is a control they oversee; approving a change-control plan is signing it.
+        "governance.add_monitoringschedule",
+        "governance.change_monitoringschedule",
+        "governance.change_changecontrolplan",
     ],
     Role.AUDITOR: [
         *_VIEW_ALL,

@@ -7,11 +7,11 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from governance import audit_chain
-from governance.api.serializers import PasswordSerializer
+from governance.api.serializers import PasswordSerializer, SignatureSerializer
 from governance.choices import AuditAction
 from governance.models import (
     ChangeControlPlan,
@@ -32,6 +32,12 @@ from registry.choices import ProjectRight
 from registry.models import ModelVersion, Project, RegisteredModel
 
 PROJECT = "model_version__registered_model__project"
+
+
+def require_role(user, permission: str, doing: str) -> None:
+    """403 unless the user's role holds `permission` (the project right is checked apart)."""
+    if not user.has_perm(permission):
+        raise PermissionDenied(f"Your role does not allow you to {doing}.")
 
 
 class MonitoringReferenceSerializer(serializers.ModelSerializer):
@@ -67,6 +73,7 @@ class MonitoringReportSerializer(serializers.ModelSerializer):
             "model_version",
             "reference_dataset_version",
             "batch_sha256",
+            "source",
             "row_count",
             "status",
             "progress",
@@ -101,6 +108,42 @@ class UploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="CSV or Parquet.")
 
 
+class SummaryStatisticsSerializer(serializers.Serializer):
+    """The shape is checked by the action, which names the exact field at fault; see
+    governance/monitoring/summary.py for the whole format."""
+
+    model_version = VisibleRelatedField(model=ModelVersion)
+    row_count = serializers.IntegerField(help_text="Rows the statistics summarise.")
+    features = serializers.JSONField(
+        help_text='Per feature: {"edges": [e1, ..., ek], "counts": [k + 1 counts], "missing": n} '
+        '(numeric; without edges, on the reference\'s bins) or {"counts": {"category": n}, '
+        '"missing": n} (categorical). Every feature of the reference, each adding up to '
+        "row_count."
+    )
+    prediction = serializers.JSONField(
+        required=False,
+        help_text='The model\'s output counted the same way, with "column": "y_score" or "y_pred".',
+    )
+    performance = serializers.JSONField(
+        required=False,
+        help_text='{"confusion": {"tp", "fp", "fn", "tn"}} (binary) or '
+        '{"metrics": {"accuracy": 0.9, ...}, "n": labelled rows}.',
+    )
+
+
+class ReferenceBinsSerializer(serializers.Serializer):
+    reference = serializers.IntegerField()
+    model_version = serializers.IntegerField()
+    dataset_version = serializers.IntegerField()
+    bins = serializers.IntegerField(help_text="Quantile bins per numeric column.")
+    features = serializers.DictField(
+        child=serializers.JSONField(),
+        help_text='{"kind": "numeric", "edges": [...]} or {"kind": "categorical", '
+        '"categories": [...]} per feature.',
+    )
+    outputs = serializers.DictField(child=serializers.JSONField())
+
+
 class _UploadViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     parser_classes = [MultiPartParser, FormParser]
     filterset_fields = ["model_version"]
@@ -120,8 +163,7 @@ class _UploadViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         version = data.validated_data["model_version"]
         # Roles say what, rights say where: both are needed.
-        if not request.user.has_perm("governance.add_monitoringreport"):
-            raise PermissionDenied("Your role does not allow you to upload monitoring data.")
+        require_role(request.user, "governance.add_monitoringreport", "upload monitoring data")
         require_right(request.user, version.project, ProjectRight.CONTRIBUTE)
         try:
             record = type(self).action_function(
@@ -145,6 +187,22 @@ class MonitoringReferenceViewSet(_UploadViewSet):
     def create(self, request, *args, **kwargs):
         return super().create(request, *args, **kwargs)
 
+    @extend_schema(responses=ReferenceBinsSerializer)
+    @action(detail=True, methods=["get"])
+    def bins(self, request, pk=None):
+        """Each column's kind and bins as the drift check sees them: count a batch on these
+        numeric edges (right-closed, open ends) to send it as summary statistics."""
+        reference = self.get_object()
+        profile = checks.profile_of(reference)
+        return Response(
+            {
+                "reference": reference.pk,
+                "model_version": reference.model_version_id,
+                "dataset_version": reference.dataset_version_id,
+                **profile,
+            }
+        )
+
 
 class MonitoringReportViewSet(_UploadViewSet):
     """Upload a production batch of a production or staging version; it is checked in a task."""
@@ -162,6 +220,24 @@ class MonitoringReportViewSet(_UploadViewSet):
     def create(self, request, *args, **kwargs):
         return super().create(request, *args, **kwargs)
 
+    @extend_schema(request=SummaryStatisticsSerializer, responses={202: MonitoringReportSerializer})
+    @action(detail=False, methods=["post"], parser_classes=[JSONParser])
+    def summary(self, request):
+        """A production batch as summary statistics instead of rows (counts per bin and
+        category, optionally a confusion matrix or metric values); checked in a task."""
+        data = SummaryStatisticsSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        version = data.validated_data.pop("model_version")
+        require_role(request.user, "governance.add_monitoringreport", "upload monitoring data")
+        require_right(request.user, version.project, ProjectRight.CONTRIBUTE)
+        body = {k: v for k, v in request.data.items() if k != "model_version"}
+        try:
+            report = checks.submit_summary(version, body, actor=request.user)
+        except ValidationError as exc:
+            raise as_drf_error(exc) from None
+        report = get_object_or_404(self.get_queryset(), pk=report.pk)
+        return Response(MonitoringReportSerializer(report).data, status=status.HTTP_202_ACCEPTED)
+
 
 class RetrainingTicketViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = RetrainingTicketSerializer
@@ -174,7 +250,16 @@ class RetrainingTicketViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class ChangeControlPlanSerializer(serializers.ModelSerializer):
+    """A plan version with its signatures (read from `Signature`), each saying whether the plan
+    still matches what was signed; `approved_by_name`, `approved_at` and `record_sha256` are
+    the approving signature's."""
+
     project = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    current_record_sha256 = serializers.SerializerMethodField()
+    signatures = serializers.SerializerMethodField()
+    approved_by_name = serializers.SerializerMethodField()
+    approved_at = serializers.SerializerMethodField()
+    record_sha256 = serializers.SerializerMethodField()
 
     class Meta:
         model = ChangeControlPlan
@@ -191,8 +276,31 @@ class ChangeControlPlanSerializer(serializers.ModelSerializer):
             "approved_by_name",
             "approved_at",
             "record_sha256",
+            "current_record_sha256",
+            "signatures",
         ]
         read_only_fields = fields
+
+    def get_current_record_sha256(self, plan) -> str:
+        cache = self.context.setdefault("_plan_sha", {})
+        if plan.pk not in cache:
+            cache[plan.pk] = plans.current_record_sha256(plan)
+        return cache[plan.pk]
+
+    @extend_schema_field(SignatureSerializer(many=True))
+    def get_signatures(self, plan) -> list[dict]:
+        context = {**self.context, "current_sha": self.get_current_record_sha256(plan)}
+        return SignatureSerializer(plan.signatures.all(), many=True, context=context).data
+
+    def get_approved_by_name(self, plan) -> str:
+        return plan.approval.printed_name if plan.approval else ""
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_approved_at(self, plan):
+        return plan.approval.signed_at if plan.approval else None
+
+    def get_record_sha256(self, plan) -> str:
+        return plan.approval.record_sha256 if plan.approval else ""
 
 
 class ChangeControlPlanRequestSerializer(serializers.Serializer):
@@ -210,9 +318,11 @@ class ChangeControlPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVi
     filterset_fields = ["status"]
 
     def get_queryset(self):
-        return ChangeControlPlan.objects.visible_to(
-            self.request.user, ProjectRight.VIEW
-        ).select_related("project")
+        return (
+            ChangeControlPlan.objects.visible_to(self.request.user, ProjectRight.VIEW)
+            .select_related("project")
+            .prefetch_related("signatures__signer")
+        )
 
     def get_serializer_class(self):
         if self.action == "create":
@@ -228,7 +338,12 @@ class ChangeControlPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVi
         data = ChangeControlPlanRequestSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
+        require_role(
+            request.user, "governance.add_changecontrolplan", "propose change-control plans"
+        )
+        require_right(request.user, values["project"], ProjectRight.CONTRIBUTE)
         plan = plans.propose_plan(values.pop("project"), actor=request.user, **values)
+        plan = self.get_queryset().get(pk=plan.pk)
         return Response(ChangeControlPlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=PasswordSerializer, responses=ChangeControlPlanSerializer)
@@ -237,10 +352,11 @@ class ChangeControlPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVi
         plan = self.get_object()
         data = PasswordSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        require_role(request.user, "governance.change_changecontrolplan", "approve plans")
         plan = plans.approve_plan(
             plan, signer=request.user, http_request=request._request, **data.validated_data
         )
-        return Response(ChangeControlPlanSerializer(plan).data)
+        return Response(ChangeControlPlanSerializer(self.get_queryset().get(pk=plan.pk)).data)
 
 
 class MonitoringScheduleSerializer(serializers.ModelSerializer):
@@ -268,6 +384,9 @@ class MonitoringScheduleViewSet(
 
     def perform_create(self, serializer):
         model = serializer.validated_data["registered_model"]
+        require_role(
+            self.request.user, "governance.add_monitoringschedule", "set monitoring schedules"
+        )
         require_right(self.request.user, model.project, ProjectRight.MANAGE)
         if MonitoringSchedule.objects.filter(registered_model=model).exists():
             raise serializers.ValidationError(
@@ -284,6 +403,9 @@ class MonitoringScheduleViewSet(
         )
 
     def perform_update(self, serializer):
+        require_role(
+            self.request.user, "governance.change_monitoringschedule", "change monitoring schedules"
+        )
         require_right(
             self.request.user, serializer.instance.registered_model.project, ProjectRight.MANAGE
         )

@@ -195,9 +195,13 @@ class PolicyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = LifecyclePolicy.objects.prefetch_related("signatures").order_by("name", "-version")
     filterset_fields = ["name", "risk_tier", "status"]
 
-    def perform_create(self, serializer):
-        if not self.request.user.has_perm("governance.add_lifecyclepolicy"):
+    def create(self, request, *args, **kwargs):
+        # The role is checked before the body: a refusal, not a list of field errors.
+        if not request.user.has_perm("governance.add_lifecyclepolicy"):
             raise PermissionDenied("Your role does not allow you to propose policies.")
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
         data = serializer.validated_data
         serializer.instance = policies.propose_policy_version(
             actor=self.request.user,

@@ -2,6 +2,7 @@ from governance.models.audit import AuditChainHead, AuditEvent
 from governance.models.exports import DocumentExport, ExportImmutable
 from governance.models.fairness import AuditStatus, FairnessAudit
 from governance.models.monitoring import (
+    BatchSource,
     ChangeControlPlan,
     CheckStatus,
     MonitoringBreach,
@@ -21,6 +22,7 @@ __all__ = [
     "AuditEvent",
     "AuditStatus",
     "ChangeControlPlan",
+    "BatchSource",
     "CheckStatus",
     "FairnessAudit",
     "DocumentExport",

@@ -23,6 +23,13 @@ class MonitoringKind(models.TextChoices):
     FAIRNESS = "fairness", "Fairness drift"
 
 
+class BatchSource(models.TextChoices):
+    """What a production batch was given as."""
+
+    ROWS = "rows", "Rows (CSV or Parquet)"
+    SUMMARY = "summary", "Summary statistics (counts per bin and category)"
+
+
 class TicketStatus(models.TextChoices):
     OPEN = "open", "Open"
     CLOSED = "closed", "Closed"
@@ -56,6 +63,9 @@ class MonitoringReference(models.Model):
     sha256 = models.CharField(max_length=64)
     row_count = models.PositiveBigIntegerField()
     columns = models.JSONField(default=list)
+    # Each column's kind and bins as the drift check sees them (quantile edges, categories):
+    # what summary-statistics batches are counted on (governance/monitoring/summary.py).
+    profile = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -92,8 +102,10 @@ class MonitoringReport(models.Model):
     reference_dataset_version = models.ForeignKey(
         "registry.DatasetVersion", on_delete=models.PROTECT, related_name="+"
     )
+    # The uploaded file, or for summary statistics their canonical JSON.
     batch = models.FileField(upload_to=batch_path)
     batch_sha256 = models.CharField(max_length=64, db_index=True)
+    source = models.CharField(max_length=16, choices=BatchSource.choices, default=BatchSource.ROWS)
     row_count = models.PositiveBigIntegerField(default=0)
     # The policy's monitoring settings as applied, so a report can be re-read as judged.
     thresholds = models.JSONField(default=dict)
@@ -209,11 +221,8 @@ class ChangeControlPlan(models.Model):
     {"same_input_schema": true, "same_framework": true}. `protocol` names the checks a
     retrained version must pass, with thresholds fixed before any retraining:
     {"checks": ["evaluation_meets_acceptance", ...], "max_metric_drop": {"accuracy": 0.01}}.
-    Versioned per project; an approved plan is never edited.
-
-    The compliance officer's signature is stored on the plan itself rather than as a
-    `Signature` row: Signature's check constraint admits exactly a request or a policy, and
-    widening it belongs to the transitions model's owner.
+    Versioned per project; an approved plan is never edited. It is approved by a compliance
+    officer's `Signature` (`plan.signatures`), bound to the hash of `plan_record(plan)`.
     """
 
     PROJECT_PATH = "project"
@@ -231,18 +240,6 @@ class ChangeControlPlan(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    # 21 CFR 11.50 / 11.70: the approving signature, bound to the hash of the signed plan.
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        related_name="+",
-        null=True,
-        blank=True,
-    )
-    approved_by_name = models.CharField(max_length=300, blank=True)
-    approved_at = models.DateTimeField(null=True, blank=True)
-    record_sha256 = models.CharField(max_length=64, blank=True)
-    signed_record = models.TextField(blank=True)
 
     objects = ProjectScopedQuerySet.as_manager()
 
@@ -254,3 +251,9 @@ class ChangeControlPlan(models.Model):
 
     def __str__(self) -> str:
         return f"change-control plan v{self.version} of {self.project}"
+
+    @property
+    def approval(self):
+        """The compliance officer's approving signature, or None for a draft (reads
+        prefetched `signatures` when they are)."""
+        return next((s for s in self.signatures.all() if s.meaning == "approved"), None)

@@ -5,7 +5,7 @@ from django.db import models
 
 from governance.choices import RequestStatus, SignatureMeaning
 from registry.access import ProjectScopedQuerySet
-from registry.choices import Stage
+from registry.choices import ProjectRight, Stage
 from registry.models import traced_history
 
 
@@ -61,8 +61,27 @@ class SignatureAltered(Exception):
     """A signature was about to be changed or deleted; signatures are permanent."""
 
 
+class SignatureQuerySet(ProjectScopedQuerySet):
+    def visible_to(self, user, action: str = ProjectRight.VIEW):
+        """Signatures of requests and plans of projects the user holds `action` on; policy
+        signatures are on records every signed-in user may read."""
+        if user is None or not (user.is_authenticated and user.is_active):
+            return self.none()
+        if user.is_superuser:
+            return self
+        from registry.models import Project
+
+        projects = Project.objects.visible_to(user, action).values("pk")
+        return self.filter(
+            models.Q(request__model_version__registered_model__project__in=projects)
+            | models.Q(plan__project__in=projects)
+            | models.Q(policy__isnull=False)
+        )
+
+
 class Signature(models.Model):
-    """An electronic signature on a transition request (21 CFR 11.50, 11.70).
+    """An electronic signature (21 CFR 11.50, 11.70) on a transition request, a policy version
+    or a change-control plan version.
 
     It shows the signer's printed name, the UTC time and the meaning, and is bound to the
     SHA-256 of exactly what was signed (the canonical JSON in `signed_record`), so a signed
@@ -71,7 +90,7 @@ class Signature(models.Model):
 
     PROJECT_PATH = "request__model_version__registered_model__project"
 
-    # A signature is on a transition request or on a policy version (exactly one of them).
+    # Exactly one of request, policy and plan: the record this signature is on.
     request = models.ForeignKey(
         TransitionRequest,
         on_delete=models.PROTECT,
@@ -81,6 +100,13 @@ class Signature(models.Model):
     )
     policy = models.ForeignKey(
         "governance.LifecyclePolicy",
+        on_delete=models.PROTECT,
+        related_name="signatures",
+        null=True,
+        blank=True,
+    )
+    plan = models.ForeignKey(
+        "governance.ChangeControlPlan",
         on_delete=models.PROTECT,
         related_name="signatures",
         null=True,
@@ -97,7 +123,7 @@ class Signature(models.Model):
     record_sha256 = models.CharField(max_length=64)
     signed_record = models.TextField(help_text="The canonical JSON that was signed.")
 
-    objects = ProjectScopedQuerySet.as_manager()
+    objects = SignatureQuerySet.as_manager()
 
     class Meta:
         ordering = ["signed_at", "id"]
@@ -106,10 +132,14 @@ class Signature(models.Model):
             models.UniqueConstraint(
                 fields=["policy", "signer"], name="one_policy_signature_per_signer"
             ),
+            models.UniqueConstraint(
+                fields=["plan", "signer"], name="one_plan_signature_per_signer"
+            ),
             models.CheckConstraint(
-                condition=models.Q(request__isnull=False, policy__isnull=True)
-                | models.Q(request__isnull=True, policy__isnull=False),
-                name="signature_on_request_or_policy",
+                condition=models.Q(request__isnull=False, policy__isnull=True, plan__isnull=True)
+                | models.Q(request__isnull=True, policy__isnull=False, plan__isnull=True)
+                | models.Q(request__isnull=True, policy__isnull=True, plan__isnull=False),
+                name="signature_on_one_record",
             ),
         ]
 
@@ -127,4 +157,6 @@ class Signature(models.Model):
 
     @property
     def project(self):
-        return self.request.project if self.request_id else None
+        if self.request_id:
+            return self.request.project
+        return self.plan.project if self.plan_id else None

@@ -16,6 +16,7 @@ from governance.models import (
     MonitoringReport,
     RetrainingTicket,
 )
+from governance.monitoring import fairness_drift
 from registry.choices import Stage
 
 SUSPENDABLE = (Stage.PRODUCTION, Stage.STAGING)
@@ -35,7 +36,18 @@ def _summary(report: MonitoringReport, kind: str) -> str:
         failing = [m["reason"] for m in result.get("metrics", []) if m["level"] == "breach"]
         return "performance decay: " + "; ".join(failing)
     if kind == "fairness":
-        return f"fairness drift: {result.get('summary')}"
+        drifted = [
+            fairness_drift.describe(s)
+            for s in result.get("subgroups", [])
+            if s["level"] == "breach"
+        ]
+        failing = [
+            v["sentence"]
+            for fs in result.get("feature_sets", [])
+            for v in fs.get("verdicts", [])
+            if v.get("verdict") == "fail"
+        ]
+        return "fairness drift: " + "; ".join(drifted[:5] + failing[:3])
     return f"prediction drift: {result.get('reason', '')}"
 
 

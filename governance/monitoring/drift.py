@@ -133,11 +133,36 @@ class ChiSquareResult:
 
 
 @dataclass(frozen=True)
+class BinnedKS:
+    """The Kolmogorov-Smirnov statistic as far as binned counts can tell it.
+
+    With only bin counts of the current sample, its empirical CDF is known at the bin edges and
+    nowhere else, so the largest gap between the two CDFs *over the shared edges* is all that
+    can be computed. It is a lower bound of the exact two-sample KS statistic (the supremum over
+    every value), and the asymptotic p-value at it is an upper bound of the asymptotic p-value
+    of the exact statistic. It is reported, never used for the level: the chi-square test on
+    the same bins is exact from counts.
+    """
+
+    statistic_lower_bound: float
+    p_value_upper_bound: float
+    n_reference: int
+    n_current: int
+    evaluated_at: str = "bin edges"
+    note: str = (
+        "maximum CDF difference over the shared bin edges, computed from bin counts: a lower "
+        "bound of the two-sample KS statistic, not the exact test"
+    )
+
+
+@dataclass(frozen=True)
 class FeatureDrift:
     """Drift verdict for one feature (or for the model's predictions).
 
     ``p_value`` is the one used for levelling: the KS or chi-square p-value, Bonferroni-combined
-    with the missing-rate test when a numeric column has missing values on either side.
+    with the missing-rate test when a numeric column has missing values on either side. A
+    feature checked from summary statistics (bin counts) is levelled by the chi-square test on
+    its bins and carries ``ks_from_bins`` (see :class:`BinnedKS`) instead of ``ks``.
     """
 
     feature: str
@@ -155,6 +180,7 @@ class FeatureDrift:
     missing_share_reference: float
     missing_share_current: float
     reason: str
+    ks_from_bins: BinnedKS | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for storing in a JSONField."""
@@ -469,6 +495,12 @@ def _category_counts(x: Any) -> pd.Series:
     return out[out > 0]
 
 
+def category_counts(x: Any) -> pd.Series:
+    """Counts per category label as the drift checks see them (labels are str, missing values
+    under MISSING_LABEL, zeros dropped)."""
+    return _category_counts(x)
+
+
 def _is_missing(value: Any) -> bool:
     try:
         return bool(pd.isna(value))
@@ -749,6 +781,149 @@ def prediction_drift(
 
 
 # ---------------------------------------------------------------------------------------------
+# Drift from summary statistics (bin and category counts instead of rows)
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_edges(reference: Any, bins: int = 10) -> np.ndarray:
+    """The interior cut points the row path bins a numeric reference column with; counts of a
+    batch on these edges give exactly the PSI the rows would."""
+    return _quantile_edges(_sorted_sample(reference).values, bins)
+
+
+def binned_ks(ref_counts: np.ndarray, cur_counts: np.ndarray) -> BinnedKS | None:
+    """Largest CDF gap over the shared bin edges (non-missing counts); None without values."""
+    ref_counts = np.asarray(ref_counts, dtype=np.int64)
+    cur_counts = np.asarray(cur_counts, dtype=np.int64)
+    n1, n2 = int(ref_counts.sum()), int(cur_counts.sum())
+    if n1 == 0 or n2 == 0:
+        return None
+    # The CDFs at each interior edge; the last bin ends at +inf where both are 1.
+    gaps = np.abs(np.cumsum(ref_counts)[:-1] / n1 - np.cumsum(cur_counts)[:-1] / n2)
+    d = float(gaps.max()) if gaps.size else 0.0
+    en = n1 * n2 / (n1 + n2)
+    p_value = float(np.clip(stats.kstwobign.sf(math.sqrt(en) * d), 0.0, 1.0))
+    return BinnedKS(d, p_value, n1, n2)
+
+
+def _levelled(
+    name: str,
+    kind: Kind,
+    psi: PSIResult,
+    chi2: ChiSquareResult,
+    limits: tuple[float, ...],
+    *,
+    miss_ref: float,
+    miss_cur: float,
+    ks_from_bins: BinnedKS | None = None,
+) -> FeatureDrift:
+    psi_warn, psi_breach, p_warn, p_breach = limits
+    psi_level = _psi_level(psi.value, psi_warn, psi_breach)
+    p_level = _p_value_level(chi2.p_value, p_warn, p_breach)
+    test = "chi2 on bins" if kind == "numeric" else "chi2"
+    reason = f"PSI {psi.value:.4g} ({psi_level}), {test} p={chi2.p_value:.3g} ({p_level})"
+    if ks_from_bins is not None:
+        reason += f"; KS from bins >= {ks_from_bins.statistic_lower_bound:.4g}"
+    if psi.new_categories:
+        reason += "; new categories: " + ", ".join(psi.new_categories)
+    return FeatureDrift(
+        feature=name,
+        kind=kind,
+        level=combine_levels(psi_level, p_level),
+        psi=psi,
+        psi_level=psi_level,
+        test="chi2",
+        statistic=chi2.statistic,
+        p_value=chi2.p_value,
+        p_value_level=p_level,
+        ks=None,
+        chi2=chi2,
+        missing_test=None,
+        missing_share_reference=miss_ref,
+        missing_share_current=miss_cur,
+        reason=reason,
+        ks_from_bins=ks_from_bins,
+    )
+
+
+def numeric_drift_from_counts(
+    name: str,
+    reference: Any,
+    edges: Sequence[float],
+    counts: Sequence[int],
+    missing: int,
+    thresholds: Mapping[str, Mapping[str, float]],
+    *,
+    epsilon: float = 1e-4,
+) -> FeatureDrift:
+    """Drift of a numeric feature given as counts on ``edges`` (right-closed bins with open
+    ends, ``len(edges) + 1`` counts, as the row path bins) against the reference values binned
+    on the same edges.
+
+    PSI and the chi-square test of homogeneity on the bins (plus a missing bin when either side
+    has missing values) are exact from counts; the KS statistic is not (see :class:`BinnedKS`).
+    """
+    edges_arr = np.asarray(edges, dtype=np.float64)
+    cur_counts = np.asarray(counts, dtype=np.int64)
+    if cur_counts.size != edges_arr.size + 1:
+        raise ValueError(f"{name}: {cur_counts.size} counts for {edges_arr.size} edges")
+    ref = _sorted_sample(reference)
+    ref_counts = _bin_counts(ref.values, edges_arr)
+    ks_from_bins = binned_ks(ref_counts, cur_counts)
+    labels = _numeric_bin_labels(edges_arr)
+    if ref.n_missing or missing:
+        labels.append(MISSING_LABEL)
+        ref_counts = np.append(ref_counts, ref.n_missing)
+        cur_counts = np.append(cur_counts, missing)
+    if ref.n_total == 0 or int(cur_counts.sum()) == 0:
+        raise ValueError(f"{name}: reference and current must both have rows")
+    psi = _psi_from_counts(labels, ref_counts, cur_counts, epsilon, "numeric", edges=edges_arr)
+    chi2 = _chi_square_from_counts(ref_counts, cur_counts)
+    return _levelled(
+        name,
+        "numeric",
+        psi,
+        chi2,
+        _drift_thresholds(thresholds),
+        miss_ref=ref.n_missing / ref.n_total,
+        miss_cur=missing / int(cur_counts.sum()),
+        ks_from_bins=ks_from_bins,
+    )
+
+
+def categorical_drift_from_counts(
+    name: str,
+    reference: Any,
+    counts: Mapping[str, int],
+    missing: int,
+    thresholds: Mapping[str, Mapping[str, float]],
+    *,
+    epsilon: float = 1e-4,
+) -> FeatureDrift:
+    """Drift of a categorical feature given as category -> count (missing values apart) against
+    the reference values: the same PSI and chi-square as the row path, exactly."""
+    ref_c = _category_counts(reference)
+    current = {str(label): int(count) for label, count in counts.items() if count}
+    if missing:
+        current[MISSING_LABEL] = int(missing)
+    cur_c = pd.Series(current, dtype=np.int64)
+    if ref_c.empty or cur_c.empty:
+        raise ValueError(f"{name}: reference and current must both have rows")
+    labels, ref_counts, cur_counts, new = _align_categories(ref_c, cur_c)
+    psi = _psi_from_counts(labels, ref_counts, cur_counts, epsilon, "categorical", new)
+    chi2 = _chi_square_from_counts(ref_counts, cur_counts)
+    return _levelled(
+        name,
+        "categorical",
+        psi,
+        chi2,
+        _drift_thresholds(thresholds),
+        miss_ref=int(ref_c.get(MISSING_LABEL, 0)) / int(ref_c.sum()),
+        miss_cur=int(missing) / int(cur_c.sum()),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Performance decay (concept drift)
 # ---------------------------------------------------------------------------------------------
 
@@ -792,6 +967,107 @@ def _compute_metric(
     raise ValueError(f"unknown metric {name!r}")
 
 
+def _criterion_metric(criterion: Mapping[str, Any], task: str) -> tuple[str, str]:
+    """(metric, direction) of an acceptance criterion, checked against the task."""
+    name = criterion["metric"]
+    if name not in _METRICS:
+        raise ValueError(f"unknown metric {name!r}; supported: {', '.join(_METRICS)}")
+    metric_task, natural = _METRICS[name]
+    if metric_task != task:
+        raise ValueError(f"metric {name!r} is for {metric_task}, not {task}")
+    direction = criterion.get("direction", natural)
+    if direction != natural:
+        raise ValueError(f"{name} is better when {natural}, criterion says {direction!r}")
+    return name, direction
+
+
+def _judge(
+    criterion: Mapping[str, Any],
+    task: str,
+    validated: Mapping[str, float],
+    value: float | None,
+    undefined_reason: str,
+    thresholds: Mapping[str, Mapping[str, float]] | None,
+) -> MetricDecay:
+    """The level of one criterion's value on a batch (None: it has no value there)."""
+    name, direction = _criterion_metric(criterion, task)
+    drop_limits = criterion.get("drop", (thresholds or DEFAULT_DECAY_THRESHOLDS)["drop"])
+    warn_drop, breach_drop = float(drop_limits["warn"]), float(drop_limits["breach"])
+    threshold = criterion.get("threshold")
+    reference = validated.get(name)
+    sign = 1.0 if direction == "higher" else -1.0
+    drop = None
+    if value is not None and reference is not None:
+        drop = sign * (float(reference) - value)
+    level: Level
+    if value is None:
+        level, reason = "warn", f"undefined on this batch: {undefined_reason}"
+    elif threshold is not None and sign * (value - float(threshold)) < 0:
+        level = "breach"
+        reason = f"{name}={value:.4g} fails the acceptance threshold {threshold} ({direction})"
+    elif drop is not None and drop >= breach_drop:
+        level, reason = (
+            "breach",
+            f"{name} dropped {drop:.4g} from {reference} (>= {breach_drop})",
+        )
+    elif drop is not None and drop >= warn_drop:
+        level, reason = "warn", f"{name} dropped {drop:.4g} from {reference} (>= {warn_drop})"
+    else:
+        level = "ok"
+        reason = f"{name}={value:.4g}" + (
+            "" if reference is not None else " (no validated value to compare with)"
+        )
+    return MetricDecay(
+        metric=name,
+        value=value,
+        validated=None if reference is None else float(reference),
+        threshold=None if threshold is None else float(threshold),
+        direction=direction,
+        drop=drop,
+        level=level,
+        reason=reason,
+    )
+
+
+def metrics_from_confusion(tp: int, fp: int, fn: int, tn: int) -> dict[str, float]:
+    """Accuracy, precision, recall and F1 of the positive class (label 1) from a binary
+    confusion matrix, as scikit-learn computes them with ``zero_division=0``."""
+    n = tp + fp + fn + tn
+    if n <= 0:
+        raise ValueError("the confusion matrix is empty")
+    return {
+        "accuracy": (tp + tn) / n,
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "f1": 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else 0.0,
+    }
+
+
+def performance_from_values(
+    validated: Mapping[str, float],
+    values: Mapping[str, float],
+    *,
+    n: int,
+    criteria: Sequence[Mapping[str, Any]],
+    task: Literal["classification", "regression"],
+    thresholds: Mapping[str, Mapping[str, float]] | None = None,
+    missing_reason: str = "not given in the summary statistics",
+) -> PerformanceReport:
+    """Performance decay judged from metric values computed elsewhere (summary statistics):
+    the same levels as :func:`performance_decay`; a criterion without a value is a warn."""
+    if task not in ("classification", "regression"):
+        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    results = [
+        _judge(
+            criterion, task, validated, values.get(criterion["metric"]), missing_reason, thresholds
+        )
+        for criterion in criteria
+    ]
+    return PerformanceReport(
+        task=task, level=overall_level(m.level for m in results), n=int(n), metrics=tuple(results)
+    )
+
+
 def performance_decay(
     validated: Mapping[str, float],
     y_true: Any,
@@ -828,24 +1104,9 @@ def performance_decay(
         )
     if y_true_arr.size == 0:
         raise ValueError("performance_decay needs a non-empty labelled batch")
-    default_drop = (thresholds or DEFAULT_DECAY_THRESHOLDS)["drop"]
-
     results = []
     for criterion in criteria:
-        name = criterion["metric"]
-        if name not in _METRICS:
-            raise ValueError(f"unknown metric {name!r}; supported: {', '.join(_METRICS)}")
-        metric_task, natural = _METRICS[name]
-        if metric_task != task:
-            raise ValueError(f"metric {name!r} is for {metric_task}, not {task}")
-        direction = criterion.get("direction", natural)
-        if direction != natural:
-            raise ValueError(f"{name} is better when {natural}, criterion says {direction!r}")
-        drop_limits = criterion.get("drop", default_drop)
-        warn_drop, breach_drop = float(drop_limits["warn"]), float(drop_limits["breach"])
-        threshold = criterion.get("threshold")
-        reference = validated.get(name)
-
+        name, _ = _criterion_metric(criterion, task)
         if name == "roc_auc" and y_score is None:
             raise ValueError("roc_auc needs y_score (scores or class probabilities)")
         with warnings.catch_warnings(record=True) as caught:
@@ -856,41 +1117,7 @@ def performance_decay(
             raw = _compute_metric(name, y_true_arr, y_pred_arr, y_score, criterion)
         value = raw if math.isfinite(raw) else None
         undefined_reason = "; ".join(str(w.message) for w in caught) or "metric is NaN"
-
-        sign = 1.0 if direction == "higher" else -1.0
-        drop = None
-        if value is not None and reference is not None:
-            drop = sign * (float(reference) - value)
-        level: Level
-        if value is None:
-            level, reason = "warn", f"undefined on this batch: {undefined_reason}"
-        elif threshold is not None and sign * (value - float(threshold)) < 0:
-            level = "breach"
-            reason = f"{name}={value:.4g} fails the acceptance threshold {threshold} ({direction})"
-        elif drop is not None and drop >= breach_drop:
-            level, reason = (
-                "breach",
-                f"{name} dropped {drop:.4g} from {reference} (>= {breach_drop})",
-            )
-        elif drop is not None and drop >= warn_drop:
-            level, reason = "warn", f"{name} dropped {drop:.4g} from {reference} (>= {warn_drop})"
-        else:
-            level = "ok"
-            reason = f"{name}={value:.4g}" + (
-                "" if reference is not None else " (no validated value to compare with)"
-            )
-        results.append(
-            MetricDecay(
-                metric=name,
-                value=value,
-                validated=None if reference is None else float(reference),
-                threshold=None if threshold is None else float(threshold),
-                direction=direction,
-                drop=drop,
-                level=level,
-                reason=reason,
-            )
-        )
+        results.append(_judge(criterion, task, validated, value, undefined_reason, thresholds))
     return PerformanceReport(
         task=task,
         level=overall_level(m.level for m in results),

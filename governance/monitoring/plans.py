@@ -13,10 +13,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance import audit_chain
-from governance.choices import AuditAction
+from governance.choices import AuditAction, SignatureMeaning
 from governance.errors import Conflict, NotAllowed
 from governance.gates import GateResult, evaluate_evidence, latest_evaluation
-from governance.models import ChangeControlPlan, PlanStatus
+from governance.models import ChangeControlPlan, PlanStatus, Signature
 from governance.policy_rules import EVIDENCE_CHECKS
 from governance.signing import confirm_password, digest
 from registry.access import has_project_right
@@ -107,32 +107,58 @@ def plan_record(plan: ChangeControlPlan) -> dict:
 def approve_plan(
     plan, *, signer, password: str, comment: str = "", http_request=None
 ) -> ChangeControlPlan:
-    """A compliance officer (not the author) signs a draft plan, which approves it."""
+    """A compliance officer (not the author, with the `review` right on the project) signs a
+    draft plan, which approves it. The signature is a `Signature` on the plan."""
     confirm_password(
         signer, password, http_request
     )  # outside the transaction: a failure must be counted
     with transaction.atomic():
-        plan = ChangeControlPlan.objects.select_for_update().get(pk=plan.pk)
+        plan = (
+            ChangeControlPlan.objects.select_for_update().select_related("project").get(pk=plan.pk)
+        )
         if plan.status != PlanStatus.DRAFT:
             raise Conflict(f"{plan} is already approved")
         if not signer.groups.filter(name=Role.COMPLIANCE_OFFICER).exists():
             raise NotAllowed("only a compliance officer can approve a change-control plan")
+        if not has_project_right(signer, plan.project, ProjectRight.REVIEW):
+            raise NotAllowed(
+                f"you need the 'review' right on {plan.project.key} to approve its plan"
+            )
         if plan.created_by_id == signer.pk:
             raise NotAllowed("the author of a change-control plan cannot approve it")
         # 21 CFR 11.70: bind the signature to the hash of exactly what was signed.
         text, sha = digest(plan_record(plan))
+        signature = Signature.objects.create(
+            plan=plan,
+            signer=signer,
+            printed_name=printed_name(signer),
+            role=Role.COMPLIANCE_OFFICER,
+            signed_at=timezone.now(),
+            meaning=SignatureMeaning.APPROVED,
+            comment=comment,
+            record_sha256=sha,
+            signed_record=text,
+        )
         plan.status = PlanStatus.APPROVED
-        plan.approved_by, plan.approved_by_name = signer, printed_name(signer)
-        plan.approved_at, plan.record_sha256, plan.signed_record = timezone.now(), sha, text
-        plan.save()
+        plan.save(update_fields=["status"])
         audit_chain.record(
             AuditAction.SIGNATURE_RECORDED,
             target=plan,
             actor=signer,
             reason=comment,
-            after={"meaning": "approved", "record_sha256": sha, "plan_version": plan.version},
+            after={
+                "meaning": "approved",
+                "signature": signature.pk,
+                "record_sha256": sha,
+                "plan_version": plan.version,
+            },
         )
     return plan
+
+
+def current_record_sha256(plan: ChangeControlPlan) -> str:
+    """The hash of the plan as it is now; a signature on another hash no longer matches."""
+    return digest(plan_record(plan))[1]
 
 
 def current_plan(project) -> ChangeControlPlan | None:

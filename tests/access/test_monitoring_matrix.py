@@ -4,10 +4,12 @@ unassigned project / anonymous), with the exact status expected, and no leak of 
 project in lists or counts.
 
 The expected outcomes are written out by hand from the access rules: everything is read with
-the `view` right on its project (an invisible record is 404); uploads and plan proposals need
-the `contribute` right, schedules the `manage` right (a reference to an invisible version,
-model or project is a 400, like one to nothing); a plan is approved by a compliance officer
-with their password.
+the `view` right on its project (an invisible record is 404). Roles say what, rights say
+where, and every write needs both: uploads and plan proposals need a data scientist's role
+and the `contribute` right; schedules a data scientist's or compliance officer's role and the
+`manage` right (a reference to an invisible version, model or project is a 400, like one to
+nothing); a plan is approved by a compliance officer with the `review` right and their
+password.
 `test_permission_matrix.test_every_api_endpoint_is_in_the_matrix` reads `URL_NAMES` here.
 """
 
@@ -20,11 +22,13 @@ from governance.models import AuditEvent, MonitoringSchedule, RetrainingTicket
 from governance.monitoring import checks, plans
 from governance.tasks import run_monitoring_check_task
 from registry import services as registry
+from registry.accounts import revoke_project_rights
 from registry.choices import ProjectRight
 from registry.roles import Role
 from tests import factories
 from tests.access.world import ASSIGNED, RIGHTS_ON_ASSIGNED, UNASSIGNED
 from tests.governance.test_monitoring import csv_file, frame, to_production, validated_version
+from tests.governance.test_summary_statistics import summarise
 
 ROLES = list(RIGHTS_ON_ASSIGNED)
 A, U = ASSIGNED, UNASSIGNED
@@ -58,15 +62,17 @@ EXPECTED = {
     "monitoringreference-list": LIST,
     "monitoringreference-detail": READ_ONE,
     "monitoringreference-create": written(201),  # a validated version's reference data
+    "monitoringreference-bins": READ_ONE,  # the bins summary statistics are counted on
     "monitoringreport-list": LIST,
     "monitoringreport-detail": READ_ONE,
     "monitoringreport-create": written(202),  # a production batch, checked in a task
+    "monitoringreport-summary": written(202),  # the same, as summary statistics
     "retrainingticket-list": LIST,
     "retrainingticket-detail": READ_ONE,
     "monitoringschedule-list": LIST,
     "monitoringschedule-detail": READ_ONE,
-    # A schedule for the project's model: the `manage` right (a reference to an invisible
-    # model is a 400).
+    # A schedule for the project's model: the data scientist's or compliance officer's role and
+    # the `manage` right (a reference to an invisible model is a 400).
     "monitoringschedule-create": {
         "data scientist":     {A: 403, U: 400},
         "reviewer":           {A: 403, U: 400},
@@ -160,6 +166,12 @@ class Monitoring:
         if row == "monitoringreport-create":
             body = {"model_version": self.deployed[key].pk, "file": csv_file(frame(2))}
             return client.post(reverse(name), body, format="multipart")
+        if row == "monitoringreport-summary":
+            body = summarise(frame(2), self.references[key].profile)
+            body["model_version"] = self.deployed[key].pk
+            return client.post(reverse(name), body, format="json")
+        if row == "monitoringreference-bins":
+            return client.get(reverse(name, args=[self.references[key].pk]))
         if row == "monitoringschedule-create":
             body = {"registered_model": self.models[key].pk, "interval_hours": 6}
             return client.post(reverse(name), body, format="json")
@@ -271,3 +283,40 @@ def test_changing_a_schedule_is_in_the_audit_trail(world, mon):
     assert AuditEvent.objects.filter(
         object_type="governance.monitoringschedule", object_id=str(mon.schedules[A].pk)
     ).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["reviewer", "auditor"])
+def test_setting_a_schedule_needs_the_role_as_well_as_the_right(world, mon, role):
+    factories.grant(world.projects[A], world.people[role], ProjectRight.MANAGE)
+    for row in ("monitoringschedule-create", "monitoringschedule-update"):
+        response = mon.call(_client(world, role), row, A)
+        assert response.status_code == 403, (row, response.content[:200])
+        assert "role does not allow" in response.json()["detail"]
+    assert MonitoringSchedule.objects.get(pk=mon.schedules[A].pk).interval_hours == 24
+
+
+@pytest.mark.django_db
+def test_data_scientist_with_the_manage_right_sets_a_schedule(world, mon):
+    factories.grant(world.projects[A], world.people["data scientist"], ProjectRight.MANAGE)
+    response = mon.call(_client(world, "data scientist"), "monitoringschedule-update", A)
+    assert response.status_code == 200, response.content[:200]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["reviewer", "compliance officer", "auditor"])
+def test_proposing_a_plan_needs_the_role_as_well_as_the_right(world, mon, role):
+    factories.grant(world.projects[A], world.people[role], ProjectRight.CONTRIBUTE)
+    response = mon.call(_client(world, role), "changecontrolplan-create", A)
+    assert response.status_code == 403, response.content[:200]
+    assert "role does not allow" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_approving_a_plan_needs_the_review_right_as_well_as_the_role(world, mon):
+    casey = world.people["compliance officer"]
+    project = world.projects[A]
+    revoke_project_rights(project, casey, [ProjectRight.REVIEW], actor=None)
+    response = mon.call(_client(world, "compliance officer"), "changecontrolplan-approve", A)
+    assert response.status_code == 403, response.content[:200]
+    assert "review" in response.json()["detail"]

@@ -1,11 +1,22 @@
 """Predetermined change-control plans: a retrained version inside the approved plan takes the
 policy's lighter approvals; one outside it is flagged and takes the full path."""
 
+import json
+
 import pytest
+from django.db import IntegrityError, transaction
 
 from governance import policies, transitions
+from governance.choices import AuditAction
 from governance.errors import Conflict, NotAllowed
-from governance.models import TransitionRequest
+from governance.models import (
+    AuditEvent,
+    ChangeControlPlan,
+    LifecyclePolicy,
+    Signature,
+    TransitionRequest,
+)
+from governance.models.transitions import SignatureAltered
 from governance.monitoring import plans
 from governance.policy_rules import default_definition
 from governance.signing import digest
@@ -196,13 +207,24 @@ def test_plan_approval_is_a_bound_signature_of_a_compliance_officer(
     )
     with pytest.raises(NotAllowed):
         plans.approve_plan(plan, signer=reviewer, password=PASSWORD)
-    plans.approve_plan(plan, signer=compliance, password=PASSWORD)
+    plans.approve_plan(plan, signer=compliance, password=PASSWORD, comment="fit for purpose")
     plan.refresh_from_db()
     assert plan.status == "approved"
-    assert plan.approved_by_name == "Casey Tester"
-    assert plan.record_sha256 == digest(plans.plan_record(plan))[1]
+    signature = Signature.objects.get(plan=plan)
+    assert plan.approval == signature
+    assert (signature.signer, signature.printed_name) == (compliance, "Casey Tester")
+    assert (signature.role, signature.meaning) == ("compliance officer", "approved")
+    assert signature.comment == "fit for purpose"
+    assert signature.record_sha256 == digest(plans.plan_record(plan))[1]
+    assert json.loads(signature.signed_record) == plans.plan_record(plan)
+    assert signature.request_id is None and signature.policy_id is None
+    assert signature.project == shop
+    event = AuditEvent.objects.get(action=AuditAction.SIGNATURE_RECORDED, object_id=str(plan.pk))
+    assert json.loads(event.payload)["after"]["signature"] == signature.pk
     with pytest.raises(Conflict):
         plans.approve_plan(plan, signer=compliance, password=PASSWORD)
+    with pytest.raises(SignatureAltered):
+        signature.delete()
 
 
 def test_plans_are_versioned_and_validated(shop, owner):
@@ -268,8 +290,19 @@ def test_plan_proposed_and_approved_through_the_api(api, shop, owner, compliance
         f"{PLANS}{plan_id}/approve/", {"password": PASSWORD}, format="json"
     )
     assert response.status_code == 200, response.content
-    assert response.json()["status"] == "approved"
-    assert response.json()["approved_by_name"] == "Casey Tester"
+    body = response.json()
+    assert body["status"] == "approved"
+    assert body["approved_by_name"] == "Casey Tester"
+    signature = Signature.objects.get(plan_id=plan_id)
+    assert body["record_sha256"] == signature.record_sha256 == body["current_record_sha256"]
+    assert body["approved_at"].startswith(signature.signed_at.strftime("%Y-%m-%dT%H:%M:%S"))
+    [shown] = body["signatures"]
+    assert (shown["id"], shown["printed_name"], shown["meaning"]) == (
+        signature.pk,
+        "Casey Tester",
+        "approved",
+    )
+    assert shown["record_matches"] is True
 
 
 def test_bad_protocol_is_refused_through_the_api(api, shop, owner):
@@ -314,3 +347,45 @@ def test_plan_list_costs_a_constant_number_of_queries(
     with django_assert_max_num_queries(6):
         response = client.get(PLANS)
     assert response.json()["count"] == 4
+
+
+def test_a_plan_changed_after_signing_no_longer_matches_its_signature(api, plan, auditor):
+    client = api.as_user(auditor)
+    assert client.get(f"{PLANS}{plan.pk}/").json()["signatures"][0]["record_matches"] is True
+    # Nothing in Stagegate edits an approved plan; a change made behind its back shows.
+    ChangeControlPlan.objects.filter(pk=plan.pk).update(protocol={"checks": []})
+    body = client.get(f"{PLANS}{plan.pk}/").json()
+    assert body["signatures"][0]["record_matches"] is False
+    assert body["record_sha256"] != body["current_record_sha256"]
+
+
+def test_a_draft_plan_has_no_signature(api, shop, owner):
+    response = api.as_user(owner).post(
+        PLANS,
+        {"project": shop.key, "description": "d", "impact_assessment": "i"},
+        format="json",
+    )
+    body = response.json()
+    assert (body["signatures"], body["approved_by_name"], body["approved_at"]) == ([], "", None)
+
+
+def test_a_signature_is_on_exactly_one_record(plan, compliance):
+    signature = plan.approval
+    policy = LifecyclePolicy.objects.filter(status="approved").first()
+    fields = {
+        "signer": compliance,
+        "printed_name": "Casey Tester",
+        "role": "compliance officer",
+        "signed_at": signature.signed_at,
+        "meaning": "approved",
+        "record_sha256": signature.record_sha256,
+        "signed_record": signature.signed_record,
+    }
+    for records in ({}, {"plan": plan, "policy": policy}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Signature.objects.create(**records, **fields)
+
+
+def test_plan_signatures_are_scoped_to_the_plans_project(plan, compliance, outsider, auditor):
+    assert Signature.objects.visible_to(auditor).filter(plan=plan).exists()
+    assert not Signature.objects.visible_to(outsider).filter(plan=plan).exists()

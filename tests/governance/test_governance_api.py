@@ -8,7 +8,7 @@ from django.db import connection, connections
 
 from governance.audit_chain import verify
 from governance.choices import RequestStatus
-from governance.models import AuditEvent, TransitionRequest
+from governance.models import AuditEvent, LifecyclePolicy, TransitionRequest
 from registry.choices import ProjectRight
 from tests import factories
 from tests.factories import PASSWORD, Role
@@ -240,6 +240,29 @@ def test_invalid_policy_definition_is_400(api, compliance):
         format="json",
     )
     assert response.status_code == 400 and "definition" in response.json()
+
+
+def test_policy_refusals_come_before_the_body_and_the_password(api, compliance, member, reviewer):
+    """A role that may not propose gets 403 even for an invalid body; one that may not approve
+    gets 403 even with a wrong password, and no failed attempt toward lockout."""
+    from axes.models import AccessAttempt
+
+    broken = {"name": "broken", "risk_tier": "high", "definition": {"stages": ["nowhere"]}}
+    response = api.as_user(member).post("/api/v1/policies/", broken, format="json")
+    assert response.status_code == 403, response.content
+    draft = LifecyclePolicy.objects.filter(status="approved").first()
+    proposed = api.as_user(compliance).post(
+        "/api/v1/policies/",
+        {"name": "stricter", "risk_tier": "high", "definition": draft.definition},
+        format="json",
+    )
+    assert proposed.status_code == 201, proposed.content
+    for person in (reviewer, compliance):  # not a compliance officer; the author
+        response = api.as_user(person).post(
+            f"/api/v1/policies/{proposed.json()['id']}/approve/", {"password": "wrong"}
+        )
+        assert response.status_code == 403, response.content
+    assert not AccessAttempt.objects.exists()
 
 
 @pytest.mark.postgres

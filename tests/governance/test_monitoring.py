@@ -219,6 +219,8 @@ def test_fairness_drift_reports_subgroup_metrics(
     report = check(deployed, batch, actor=owner, capture=django_capture_on_commit_callbacks)
     fairness = report.fairness_drift
     assert fairness["level"] == "breach"
+    # No fairness audit was made of this version: only the policy's rules can be applied.
+    assert (fairness["basis"], fairness["compared_with"]) == ("rules", None)
     groups = fairness["feature_sets"][0]
     assert "sex" in str(groups["features"])
     assert report.levels["fairness"] == "breach"
@@ -339,3 +341,24 @@ def test_upload_for_a_development_version_is_refused(shop, owner):
     with pytest.raises(ValidationError, match="only production and staging"):
         checks.submit_batch(version, csv_file(frame(1)), actor=owner)
     assert not MonitoringReport.objects.exists()
+
+
+# --- A check that crashes -------------------------------------------------------------------
+
+
+def test_a_check_that_raises_ends_failed_with_its_error_and_an_audit_event(
+    deployed, owner, django_capture_on_commit_callbacks, monkeypatch
+):
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(checks.drift, "feature_drift", explode)
+    report = check(deployed, frame(1), actor=owner, capture=django_capture_on_commit_callbacks)
+    assert report.status == "failed"
+    assert "RuntimeError: disk on fire" in report.error
+    assert report.completed_at is not None
+    assert report.breached == [] and not MonitoringBreach.objects.exists()
+    event = AuditEvent.objects.get(action=AuditAction.MONITORING_CHECK_FAILED)
+    assert event.object_id == str(report.pk)
+    assert "disk on fire" in json.loads(event.payload)["after"]["error"]
+    assert verify().valid

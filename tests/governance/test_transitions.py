@@ -106,6 +106,38 @@ def test_reviewer_without_review_right_on_project_cannot_sign(project, owner, re
         transitions.sign(request, signer=reviewer, meaning="approved", password=PASSWORD)
 
 
+def test_who_may_not_sign_is_refused_before_the_password_is_checked(project, owner, member, rf):
+    """A refusal, not a password prompt, and no failed attempt toward lockout."""
+    from axes.models import AccessAttempt
+
+    version, _ = version_with_evidence(project, owner)
+    request = transitions.request_transition(version, "validation", actor=owner, justification="x")
+    http_request = rf.post("/api/v1/transition-requests/1/sign/")
+    for signer, refusal in ((member, "'review' right"), (owner, "your own request")):
+        with pytest.raises(NotAllowed, match=refusal):
+            transitions.sign(
+                request,
+                signer=signer,
+                meaning="approved",
+                password="wrong",
+                http_request=http_request,
+            )
+    assert not AccessAttempt.objects.exists()
+    assert not Signature.objects.exists()
+
+
+def test_who_may_not_sign_a_decided_request_is_refused_not_told_it_is_decided(
+    project, owner, reviewer, member
+):
+    version, _ = version_with_evidence(project, owner)
+    request = transitions.request_transition(version, "validation", actor=owner, justification="x")
+    transitions.withdraw(request, actor=owner)
+    with pytest.raises(NotAllowed):
+        transitions.sign(request, signer=member, meaning="approved", password=PASSWORD)
+    with pytest.raises(Conflict, match="withdrawn"):
+        transitions.sign(request, signer=reviewer, meaning="approved", password=PASSWORD)
+
+
 def test_wrong_password_refuses_signature_and_counts_toward_lockout(project, owner, reviewer, rf):
     from axes.models import AccessAttempt
 
