@@ -29,7 +29,9 @@ SQLite (but for the name of the string aggregate). How it is bounded, and why:
   next node and its project from the index alone (a join to the node table per edge tripled
   the cost of a 9,000-node walk).
 - **Answer.** One row per node kept, and the edges between them as one text value (a row
-  per edge cost the client more than the aggregate costs the server).
+  per edge cost the client more than the aggregate costs the server). The nodes kept are
+  looked up in id order: their rows and out-edges are then read in index order, which took
+  a seventh off a 10,000-node answer.
 - **Time.** On PostgreSQL the statement runs under `SET LOCAL statement_timeout`
   (`LINEAGE_QUERY_TIMEOUT_MS`), sent with it in one message; running past it raises
   `LineageQueryTimeout`, which the API answers with 503.
@@ -203,12 +205,14 @@ def statement(
         ctes.append(_depth_bound(d, starts) if depth_bound else _unbound(d))
     if len(directions) == 1:
         (d,) = directions
-        ctes.append(f"picked(id) AS (SELECT id FROM {d}_kept)")  # noqa: S608
+        ctes.append(f"picked(id) AS (SELECT id FROM {d}_kept ORDER BY id)")  # noqa: S608
         cut = f"(SELECT flag FROM {d}_cut)"  # noqa: S608
     else:
         kept = " UNION ".join(f"SELECT id FROM {d}_kept" for d in directions)  # noqa: S608
         ctes.append(f"joined(id) AS ({kept})")
-        ctes.append("picked(id) AS (SELECT id FROM joined LIMIT %(max)s)")
+        ctes.append(
+            "picked(id) AS (SELECT id FROM (SELECT id FROM joined LIMIT %(max)s) j ORDER BY id)"
+        )
         cut = " + ".join(f"(SELECT flag FROM {d}_cut)" for d in directions)  # noqa: S608
         cut += " + (SELECT count(*) FROM joined) / (%(max)s + 1)"
     with_clause = ",".join(ctes)
