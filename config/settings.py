@@ -163,6 +163,8 @@ STORAGES = {
 # Largest prediction / data upload accepted, in megabytes.
 STAGEGATE_MAX_UPLOAD_MB = env_int("STAGEGATE_MAX_UPLOAD_MB", 200, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# How long one lineage graph query may run on PostgreSQL before the API answers 503.
+LINEAGE_QUERY_TIMEOUT_MS = env_int("LINEAGE_QUERY_TIMEOUT_MS", 10_000, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -12,6 +12,7 @@ from simple_history.signals import post_create_historical_record
 
 from governance import audit_chain
 from governance.choices import AuditAction
+from registry.history import records_written
 
 GOVERNED_APPS = {"registry", "lineage", "governance", "auth"}
 _ACTIONS = {
@@ -69,3 +70,43 @@ def audit_history_row(sender, instance, history_instance, **kwargs):
         after=after,
         reason=history_instance.history_change_reason or "",
     )
+
+
+@receiver(records_written, dispatch_uid="audit_records_written")
+def audit_records_written(sender, changes, actor, **kwargs):
+    """The events of history rows written in bulk (registry.history.write_history), appended
+    together: the same events as `audit_history_row` appends for rows written one at a time,
+    and, for updates, the links a many-to-many change added (one at a time, a link change is
+    an update with no field changed)."""
+    entries = []
+    for change in changes:
+        instance = change.record
+        if instance._meta.app_label not in GOVERNED_APPS:
+            continue
+        if change.summary is not None:
+            before, after = {}, dict(change.summary)
+        elif change.kind == "+":
+            values = {**_values(instance), **change.values}
+            before = {}
+            after = {k: v for k, v in values.items() if k not in _SKIP}
+            after.update({name: sorted(t for _, t in links) for name, links in change.m2m.items()})
+        else:
+            values = {**_values(instance), **change.values}
+            before = {k: v for k, v in change.before.items() if k not in _SKIP}
+            after = {k: values.get(k) for k in before}
+            for name, earlier in change.m2m_before.items():
+                now = sorted(t for _, t in change.m2m.get(name, ()))
+                if now != sorted(earlier):
+                    before[name], after[name] = sorted(earlier), now
+        entries.append(
+            audit_chain.Entry(
+                action=_ACTIONS[change.kind],
+                object_type=instance._meta.label_lower,
+                object_id=str(instance.pk),
+                project_id=audit_chain.project_id_of(instance),
+                before=before,
+                after=after,
+                reason=change.reason,
+            )
+        )
+    audit_chain.record_many(entries, actor=actor)

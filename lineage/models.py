@@ -183,6 +183,8 @@ class ReceivedEvent(models.Model):
     retries on 5xx and timeouts) does not apply the same event twice.
     """
 
+    PROJECT_PATH = "run__project"
+
     run_uuid = models.UUIDField()
     event_type = models.CharField(max_length=16)
     event_time = models.DateTimeField()
@@ -192,6 +194,8 @@ class ReceivedEvent(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     received_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ProjectScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["event_time", "id"]

@@ -22,7 +22,12 @@ How an event maps onto Stagegate:
 - events are **idempotent** by (runId, eventType, eventTime): a repeated event is acknowledged and
   not applied again;
 - a request is **one transaction**: an invalid event, an edge that would close a cycle, or a
-  namespace the poster may not write to leaves nothing behind.
+  namespace the poster may not write to leaves nothing behind, and the answer names the index
+  of the event refused.
+
+The events are validated and read here (`validate`, `parse`); `lineage.ingestion` applies
+them as one set-based batch, with the same records, history and audit events as the
+one-at-a-time actions and a number of queries that does not grow with the batch.
 """
 
 import hashlib
@@ -32,38 +37,15 @@ import uuid
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
-from lineage import services
-from lineage.choices import RunKind, RunStatus
-from lineage.models import ReceivedEvent, Run
-from registry import services as registry_services
-from registry.access import has_project_right
-from registry.choices import ProjectRight, Split
-from registry.models import Dataset, Project
+from lineage.ingestion import Batch, DatasetRef, IngestionError, ParsedEvent, refuse
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
-STATUS_OF_EVENT = {
-    "START": RunStatus.RUNNING,
-    "RUNNING": RunStatus.RUNNING,
-    "COMPLETE": RunStatus.COMPLETED,
-    "FAIL": RunStatus.FAILED,
-    "ABORT": RunStatus.ABORTED,
-}
-TERMINAL = {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.ABORTED}
 MAX_EVENTS_PER_BATCH = 1000
+CONFLICT_RETRIES = 3
 _COMMIT = re.compile(r"^[0-9a-fA-F]{40}$")
 _NOT_NAME = re.compile(r"[^a-z0-9]+")
-
-
-class IngestionError(Exception):
-    """An event that cannot be accepted; `status` is the HTTP status to answer with."""
-
-    def __init__(self, detail, status: int = 400):
-        super().__init__(detail)
-        self.detail = detail
-        self.status = status
 
 
 # --- validation (the specification's rules) ---------------------------------------------------
@@ -226,193 +208,85 @@ def _schema(facets: dict) -> list[dict]:
     return columns
 
 
-class _Ingestion:
-    """One request's events, applied in order inside one transaction."""
-
-    def __init__(self, actor):
-        self.actor = actor
-        self.projects: dict[str, Project] = {}
-        self.datasets: dict[tuple[int, str], Dataset] = {}
-
-    def project(self, namespace: str) -> Project:
-        if namespace in self.projects:
-            return self.projects[namespace]
-        project = Project.objects.visible_to(self.actor, ProjectRight.VIEW).filter(key=namespace)
-        project = project.first()
-        if project is None:
-            raise IngestionError(
-                f"namespace {namespace!r}: no project with that key (or it is not visible to "
-                "you); the job namespace must be a Stagegate project key",
-                status=404,
-            )
-        if not has_project_right(self.actor, project, ProjectRight.CONTRIBUTE):
-            raise IngestionError(
-                f"You need the 'contribute' right on project {project.key} to post its lineage.",
-                status=403,
-            )
-        self.projects[namespace] = project
-        return project
-
-    def apply(self, event: dict) -> dict:
-        run_uuid = uuid.UUID(event["run"]["runId"])
-        event_type = event.get("eventType", "OTHER")
-        event_time = parse_time(event["eventTime"])
-        answer = {"runId": str(run_uuid), "eventType": event_type}
-        if ReceivedEvent.objects.filter(
-            run_uuid=run_uuid, event_type=event_type, event_time=event_time
-        ).exists():
-            return {**answer, "result": "duplicate"}
-        project = self.project(event["job"]["namespace"])
-        run = Run.objects.select_for_update().filter(external_id=run_uuid).first()
-        if run is not None and run.project_id != project.pk:
-            raise IngestionError(f"run {run_uuid} belongs to another namespace")
-        inputs = [self.dataset_version(project, d) for d in event.get("inputs", [])]
-        outputs = [self.dataset_version(project, d) for d in event.get("outputs", [])]
-        times = {}
-        status = STATUS_OF_EVENT.get(event_type)
-        if event_type == "START":
-            times["started_at"] = event_time
-        elif status in TERMINAL:
-            times["ended_at"] = event_time
-        if run is None:
-            run = services.create_run(
-                project,
-                actor=self.actor,
-                name=event["job"]["name"][:300],
-                kind=RunKind.OTHER,
-                status=status or RunStatus.RUNNING,
-                external_id=run_uuid,
-                parent=self.parent(project, event),
-                code_version=self.code_version(project, event),
-                environment=self.environment(event),
-                input_datasets=inputs,
-                output_datasets=outputs,
-                reason=f"OpenLineage {event_type} event",
-                **times,
-            )
-            result = "created"
-        else:
-            # Events repeat their datasets (START and COMPLETE both list the inputs): only
-            # new links are made, each costing a cycle check and history rows.
-            inputs = _not_yet(inputs, run.input_datasets)
-            outputs = _not_yet(outputs, run.output_datasets)
-            fields = dict(times)
-            # A START or RUNNING that arrives after the run ended does not reopen it.
-            if status and not (status == RunStatus.RUNNING and run.status in TERMINAL):
-                fields["status"] = status
-            run = services.update_run(
-                run,
-                actor=self.actor,
-                input_datasets=inputs,
-                output_datasets=outputs,
-                reason=f"OpenLineage {event_type} event",
-                **fields,
-            )
-            result = "updated"
-        ReceivedEvent.objects.create(
-            run_uuid=run_uuid,
-            event_type=event_type,
-            event_time=event_time,
-            run=run,
-            payload=event,
-            received_by=self.actor,
+def _code(event: dict) -> dict | None:
+    facet = (event["job"].get("facets") or {}).get("sourceCodeLocation")
+    if not isinstance(facet, dict) or facet.get("_deleted"):
+        return None
+    commit = facet.get("version")
+    if not isinstance(commit, str) or not _COMMIT.match(commit):
+        raise IngestionError(
+            "job.facets.sourceCodeLocation.version: must be the 40-character commit SHA "
+            "of the code that ran"
         )
-        return {**answer, "result": result, "run": run.pk}
-
-    def parent(self, project: Project, event: dict) -> Run | None:
-        facet = (event["run"].get("facets") or {}).get("parent")
-        if not isinstance(facet, dict) or facet.get("_deleted"):
-            return None
-        if self.project(facet["job"]["namespace"]).pk != project.pk:
-            raise IngestionError("run.facets.parent: the parent job must be in the same namespace")
-        parent_uuid = uuid.UUID(facet["run"]["runId"])
-        if parent_uuid == uuid.UUID(event["run"]["runId"]):
-            raise IngestionError("run.facets.parent: a run cannot be its own parent (a cycle)")
-        parent = Run.objects.filter(external_id=parent_uuid).first()
-        if parent is None:
-            parent = services.create_run(
-                project,
-                actor=self.actor,
-                name=facet["job"]["name"][:300],
-                external_id=parent_uuid,
-                reason="named as the parent of an OpenLineage run",
-            )
-        return parent
-
-    def code_version(self, project: Project, event: dict):
-        facet = (event["job"].get("facets") or {}).get("sourceCodeLocation")
-        if not isinstance(facet, dict) or facet.get("_deleted"):
-            return None
-        commit = facet.get("version")
-        if not isinstance(commit, str) or not _COMMIT.match(commit):
-            raise IngestionError(
-                "job.facets.sourceCodeLocation.version: must be the 40-character commit SHA "
-                "of the code that ran"
-            )
-        repository = facet.get("repoUrl") or facet.get("url")
-        if not isinstance(repository, str) or not repository:
-            raise IngestionError("job.facets.sourceCodeLocation: 'url' is a required property")
-        return services.register_code_version(
-            project,
-            actor=self.actor,
-            repository_url=repository[:1000],
-            commit_sha=commit.lower(),
-            path=str(facet.get("path") or "")[:1000],
-            branch=str(facet.get("branch") or "")[:255],
-            reason="from an OpenLineage sourceCodeLocation facet",
-        )
-
-    @staticmethod
-    def environment(event: dict) -> dict:
-        engine = (event["run"].get("facets") or {}).get("processing_engine")
-        if not isinstance(engine, dict):
-            return {}
-        return {k: v for k, v in engine.items() if not k.startswith("_")}
-
-    def dataset_version(self, project: Project, ol_dataset: dict):
-        namespace, name = ol_dataset["namespace"], ol_dataset["name"]
-        facets = ol_dataset.get("facets") or {}
-        schema = _schema(facets)
-        version = (facets.get("version") or {}).get("datasetVersion")
-        if version is not None:
-            identity = f"{namespace}\n{name}\nversion\n{version}"
-        else:
-            identity = f"{namespace}\n{name}\nschema\n{json.dumps(schema, sort_keys=True)}"
-        stats = (ol_dataset.get("outputFacets") or {}).get("outputStatistics") or {}
-        row_count = stats.get("rowCount")
-        key = (project.pk, dataset_name(namespace, name))
-        dataset = self.datasets.get(key)
-        if dataset is None:
-            dataset = Dataset.objects.filter(project=project, name=key[1]).first()
-            if dataset is None:
-                dataset = registry_services.register_dataset(
-                    project,
-                    actor=self.actor,
-                    name=key[1],
-                    description=f"OpenLineage dataset {name} in {namespace}",
-                )
-            self.datasets[key] = dataset
-        dataset_version, _ = registry_services.register_dataset_version(
-            dataset,
-            actor=self.actor,
-            content_sha256=hashlib.sha256(identity.encode()).hexdigest(),
-            uri=f"{namespace.rstrip('/')}/{name.lstrip('/')}"[:1000],
-            row_count=row_count if isinstance(row_count, int) and row_count >= 0 else 0,
-            schema=schema,
-            # OpenLineage does not say what a data set is for; pipelines feed training.
-            split=Split.TRAIN,
-            reason="from an OpenLineage event",
-        )
-        return dataset_version
+    repository = facet.get("repoUrl") or facet.get("url")
+    if not isinstance(repository, str) or not repository:
+        raise IngestionError("job.facets.sourceCodeLocation: 'url' is a required property")
+    return {
+        "repository_url": repository[:1000],
+        "commit_sha": commit.lower(),
+        "path": str(facet.get("path") or "")[:1000],
+        "branch": str(facet.get("branch") or "")[:255],
+    }
 
 
-def _not_yet(dataset_versions, attached) -> list:
-    if not dataset_versions:
-        return []
-    known = set(
-        attached.filter(pk__in=[d.pk for d in dataset_versions]).values_list("pk", flat=True)
+def _parent(event: dict) -> tuple[uuid.UUID, str, str] | None:
+    facet = (event["run"].get("facets") or {}).get("parent")
+    if not isinstance(facet, dict) or facet.get("_deleted"):
+        return None
+    parent_uuid = uuid.UUID(facet["run"]["runId"])
+    if parent_uuid == uuid.UUID(event["run"]["runId"]):
+        raise IngestionError("run.facets.parent: a run cannot be its own parent (a cycle)")
+    return parent_uuid, facet["job"]["namespace"], facet["job"]["name"]
+
+
+def _environment(event: dict) -> dict:
+    engine = (event["run"].get("facets") or {}).get("processing_engine")
+    if not isinstance(engine, dict):
+        return {}
+    return {k: v for k, v in engine.items() if not k.startswith("_")}
+
+
+def _dataset(ol_dataset: dict) -> DatasetRef:
+    namespace, name = ol_dataset["namespace"], ol_dataset["name"]
+    facets = ol_dataset.get("facets") or {}
+    schema = _schema(facets)
+    version = (facets.get("version") or {}).get("datasetVersion")
+    if version is not None:
+        identity = f"{namespace}\n{name}\nversion\n{version}"
+    else:
+        identity = f"{namespace}\n{name}\nschema\n{json.dumps(schema, sort_keys=True)}"
+    stats = (ol_dataset.get("outputFacets") or {}).get("outputStatistics") or {}
+    row_count = stats.get("rowCount")
+    return DatasetRef(
+        name=dataset_name(namespace, name),
+        description=f"OpenLineage dataset {name} in {namespace}",
+        content_sha256=hashlib.sha256(identity.encode()).hexdigest(),
+        uri=f"{namespace.rstrip('/')}/{name.lstrip('/')}"[:1000],
+        row_count=row_count if isinstance(row_count, int) and row_count >= 0 else 0,
+        schema=schema,
     )
-    return [d for d in dataset_versions if d.pk not in known]
+
+
+def parse(event: dict, index: int) -> ParsedEvent:
+    """What a valid event says, in Stagegate's terms (IngestionError for facets we need
+    more of than the specification asks)."""
+    try:
+        return ParsedEvent(
+            index=index,
+            payload=event,
+            run_uuid=uuid.UUID(event["run"]["runId"]),
+            event_type=event.get("eventType", "OTHER"),
+            event_time=parse_time(event["eventTime"]),
+            namespace=event["job"]["namespace"],
+            job_name=event["job"]["name"],
+            parent=_parent(event),
+            code=_code(event),
+            environment=_environment(event),
+            inputs=[_dataset(d) for d in event.get("inputs", [])],
+            outputs=[_dataset(d) for d in event.get("outputs", [])],
+        )
+    except IngestionError as exc:
+        raise refuse(index, exc.detail) from None
 
 
 def ingest(events: list, *, actor) -> list[dict]:
@@ -428,16 +302,23 @@ def ingest(events: list, *, actor) -> list[dict]:
             errors[str(index)] = problems
     if errors:
         raise IngestionError({"errors": errors})
-    with transaction.atomic():
-        ingestion = _Ingestion(actor)
-        results = []
-        for index, event in enumerate(events):
-            try:
-                results.append(ingestion.apply(event))
-            except ValidationError as exc:
-                raise IngestionError({"errors": {str(index): exc.messages}}) from None
-            except IngestionError as exc:
-                if isinstance(exc.detail, str):
-                    exc.detail = {"errors": {str(index): [exc.detail]}}
+    parsed = [parse(event, index) for index, event in enumerate(events)]
+    for attempt in range(1, CONFLICT_RETRIES + 1):
+        try:
+            with transaction.atomic():
+                return Batch(actor, parsed).apply()
+        except DatabaseError as exc:
+            # Another request created one of the same records (a data set, a run, the same
+            # event) between our look-ups and our inserts, or the two waited on each other:
+            # run the batch again, now seeing its rows.
+            if attempt == CONFLICT_RETRIES or not _is_conflict(exc):
                 raise
-        return results
+    raise AssertionError("unreachable")
+
+
+def _is_conflict(exc: Exception) -> bool:
+    # unique_violation, deadlock_detected, serialization_failure (PostgreSQL's SQLSTATEs)
+    return isinstance(exc, IntegrityError) or getattr(exc.__cause__, "sqlstate", None) in {
+        "40P01",
+        "40001",
+    }

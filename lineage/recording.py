@@ -34,6 +34,18 @@ def register_node_kind(model_label: str, kind: str) -> None:
     _KIND_OF_MODEL[model_label.lower()] = kind
 
 
+def new_node(record, *, project, label: str | None = None) -> Node:
+    """The (unsaved) node of a record that has none yet, for inserting many at once."""
+    kind = node_kind(record)
+    return Node(
+        kind=kind,
+        object_id=record.pk,
+        project=project,
+        label=(label or str(record))[:500],
+        ref=node_ids.ref_for(kind, record, project),
+    )
+
+
 def add_node(record, *, project, label: str | None = None) -> Node:
     """The node of `record`, created on first use."""
     kind = node_kind(record)
@@ -89,3 +101,101 @@ def link(cause, effect, kind: str = EdgeKind.USED) -> Edge:
         defaults={"src_project_id": src.project_id, "dst_project_id": dst.project_id},
     )
     return edge
+
+
+def find_cycle(added: list[tuple[int, int]], new_nodes=frozenset()) -> set[tuple[int, int]] | None:
+    """The edges among `added` (src, dst node ids, already inserted) that lie on a cycle, or
+    None when the graph is still acyclic. At most one recursive query for any number of edges.
+
+    The graph was acyclic before, so a cycle passes through an added edge (u, v): its nodes
+    are all reachable from v, and all reach u. The query keeps just those nodes, those
+    reachable from an added edge's end that reach back to an added edge's start, and returns
+    the edges between them (usually none); Python finds the strongly connected components.
+    Call it inside a transaction (on PostgreSQL it sets `jit` for the transaction).
+
+    `new_nodes` are nodes created with the edges, which have no other edges. When every added
+    edge ends at one of them, a cycle can only leave such a node by an added edge, so it is
+    made of added edges alone: the query is not needed (the usual case: new runs, new outputs).
+    """
+    if not added:
+        return None
+    if all(dst in new_nodes for _, dst in added):
+        component = _components(added)
+        on_cycle = {(src, dst) for src, dst in added if component[src] == component[dst]}
+        return on_cycle or None
+    ends = sorted({dst for _, dst in added})
+    starts = sorted({src for src, _ in added})
+    edge, node = Edge._meta.db_table, Node._meta.db_table
+    # `back` collects edges, not nodes: walking back from the starts over edges whose cause is
+    # in `down` visits exactly the edges between the nodes kept, so no join over the edge
+    # table is needed to find them afterwards.
+    sql = f"""
+        WITH RECURSIVE down(id) AS (
+            SELECT n.id FROM {node} n WHERE n.id IN ({", ".join(["%s"] * len(ends))})
+            UNION
+            SELECT e.dst_id FROM {edge} e JOIN down d ON e.src_id = d.id
+        ),
+        back(src, dst) AS (
+            SELECT e.src_id, e.dst_id FROM {edge} e
+            WHERE e.dst_id IN ({", ".join(["%s"] * len(starts))})
+              AND e.dst_id IN (SELECT id FROM down) AND e.src_id IN (SELECT id FROM down)
+            UNION
+            SELECT e.src_id, e.dst_id FROM {edge} e JOIN back b ON e.dst_id = b.src
+            WHERE e.src_id IN (SELECT id FROM down)
+        )
+        SELECT src, dst FROM back
+    """  # noqa: S608 - the table names are ours, the values are parameters
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The planner cannot size a recursive walk: its estimates run to millions of rows,
+            # enough to compile the query (JIT) for longer than the walk takes.
+            cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql, [*ends, *starts])
+        edges = cursor.fetchall()
+    if not edges:
+        return None
+    component = _components(edges)
+    on_cycle = {
+        (src, dst)
+        for src, dst in added
+        if src in component and component[src] == component.get(dst)
+    }
+    return on_cycle or None
+
+
+def _components(edges) -> dict[int, int]:
+    """Strongly connected components (Kosaraju, iterative): node id -> component number."""
+    forward: dict[int, list[int]] = {}
+    backward: dict[int, list[int]] = {}
+    for src, dst in edges:
+        forward.setdefault(src, []).append(dst)
+        backward.setdefault(dst, []).append(src)
+    nodes = set(forward) | set(backward)
+    order, seen = [], set()
+    for root in nodes:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(forward.get(root, ())))]
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                order.append(node)
+            elif child not in seen:
+                seen.add(child)
+                stack.append((child, iter(forward.get(child, ()))))
+    component: dict[int, int] = {}
+    for root in reversed(order):
+        if root in component:
+            continue
+        component[root] = root
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            for parent in backward.get(node, ()):
+                if parent not in component:
+                    component[parent] = root
+                    stack.append(parent)
+    return component

@@ -26,6 +26,7 @@ _VIEW_ALL = [
     "registry.view_evaluation",
     "lineage.view_codeversion",
     "lineage.view_run",
+    "lineage.view_receivedevent",
 ]
 
 # Permissions of apps not migrated yet are skipped and added when they appear (post_migrate).

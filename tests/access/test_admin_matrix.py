@@ -30,6 +30,7 @@ EXPECTED = {
     "registry.evaluation":                  (OK, OK, OK, OK, NO, OK),
     "lineage.codeversion":                  (OK, OK, OK, OK, NO, OK),
     "lineage.run":                          (OK, OK, OK, OK, NO, OK),
+    "lineage.receivedevent":                (OK, OK, OK, OK, NO, OK),
     "registry.projectuserobjectpermission":  (NO, NO, NO, NO, OK, OK),
     "registry.projectgroupobjectpermission": (NO, NO, NO, NO, OK, OK),
     "registry.accesschange":                (NO, NO, NO, OK, OK, OK),
@@ -54,6 +55,7 @@ SCOPED = [
     "registry.evaluation",
     "lineage.codeversion",
     "lineage.run",
+    "lineage.receivedevent",
 ]
 ROWS = dict.fromkeys(ROLES, 1) | {"admin": 0, "superuser": 2}
 

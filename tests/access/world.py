@@ -4,10 +4,13 @@ Two projects: "credit", to which each role is assigned with the rights the demo 
 role, and "secret", to which none of them is; one record of each kind in each.
 """
 
+import uuid
+
 import pytest
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from lineage import openlineage
 from registry import services
 from registry.choices import ProjectRight
 from registry.roles import Role
@@ -33,6 +36,17 @@ RIGHTS_ON_ASSIGNED = {
     "superuser": set(),  # needs none
 }
 ASSIGNED, UNASSIGNED = "credit", "secret"
+
+
+def _complete_event(namespace: str, run) -> dict:
+    return {
+        "eventType": "COMPLETE",
+        "eventTime": "2026-11-22T10:00:00.000Z",
+        "run": {"runId": str(run.external_id), "facets": {}},
+        "job": {"namespace": namespace, "name": run.name, "facets": {}},
+        "producer": "https://github.com/example/pipeline/v1",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent",
+    }
 
 
 class World:
@@ -70,7 +84,10 @@ class World:
     def _records(project, actor):
         data = factories.dataset_version(project, actor, name="data", rows=10)
         code = factories.code_version(project, actor)
-        run = factories.run(project, actor, inputs=[data], code=code)
+        run = factories.run(project, actor, inputs=[data], code=code, external_id=uuid.uuid4())
+        # The run reports its end through OpenLineage: the event is kept as received.
+        openlineage.ingest([_complete_event(project.key, run)], actor=actor)
+        run.refresh_from_db()
         model = factories.registered_model(project, actor, name="scorer")
         version = factories.model_version(model, actor, run=run)
         evaluation = services.record_evaluation(
@@ -89,6 +106,7 @@ class World:
             "evaluation": evaluation,
             "codeversion": code,
             "run": run,
+            "receivedevent": run.openlineage_events.get(),
         }
 
     def lookup(self, endpoint, project_key):

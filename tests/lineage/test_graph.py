@@ -180,3 +180,21 @@ def test_visible_project_ids_of_member_are_the_projects_they_may_view(
 def test_every_node_has_its_public_id(pipeline):
     assert Node.objects.get(ref="dataset:credit:raw#1").object_id == pipeline.raw.pk
     assert Node.objects.get(ref=f"run:{pipeline.train.pk}").object_id == pipeline.train.pk
+
+
+@pytest.mark.parametrize("walk", [graph.upstream, graph.downstream, graph.both])
+@pytest.mark.parametrize("max_nodes", [3, 100])
+def test_a_depth_that_cannot_bind_answers_like_no_depth(pipeline, walk, max_nodes):
+    # No depth, or one of max_nodes or more, is the statement without the depth pass; a
+    # depth smaller than max_nodes that still reaches everything is the one with it.
+    start = node_ids(pipeline.features)
+    answers = [walk(start, depth, max_nodes) for depth in (None, max_nodes, 2 * max_nodes)]
+    if max_nodes == 100:
+        answers.append(walk(start, 50, max_nodes))
+    first = answers[0]
+    for answer in answers[1:]:
+        assert refs(answer) == refs(first)
+        assert sorted(answer.edges) == sorted(first.edges)
+        assert answer.truncated == first.truncated
+    assert first.truncated is (max_nodes == 3)
+    assert len(first.nodes) <= max_nodes

@@ -1,0 +1,669 @@
+"""Applying a request's OpenLineage events as one set-based batch.
+
+`lineage.openlineage` validates the events and reads each into a `ParsedEvent`; `apply()` then
+writes them with a number of queries that does not grow with the number of events:
+
+1. **Look up** everything the events name, one query per kind: the events already received
+   (idempotency by runId, eventType, eventTime), the projects their namespaces name (with the
+   view and contribute rights), the runs, data sets, dataset versions and code versions.
+   Existing runs and data sets are locked (FOR UPDATE, in id order) as the one-at-a-time
+   actions lock them: runs change status, data sets issue version numbers.
+2. **Plan** in Python, event by event in order, exactly as the actions would apply them one at
+   a time: a run created by its first event (its parent created as a stub if unknown, its code
+   version registered), then updated by later ones (START/RUNNING never reopen an ended run);
+   a dataset version per content, numbered in order; each run linked once to each data set it
+   read or wrote. Every record is validated here: a bad event stops the batch with its index.
+3. **Write** with bulk inserts and updates: data sets, dataset versions, code versions, runs,
+   their graph nodes and edges, the links, the received events. The new edges are checked for
+   cycles by one recursive query (`recording.find_cycle`).
+4. **Record** what changed as the actions would, through `registry.history.write_history`:
+   a history row per creation and per update (a run updated by three events has three rows,
+   each with the state that event left, its links included), stamped with the actor, the
+   request id and the reason, and the audit events those rows stand for, chained in one
+   append. Each received event is an audit event too, with the digest of its payload, so the
+   stored payload can be checked against the tamper-evident trail.
+
+Everything runs in the caller's transaction: a refused event leaves nothing behind. Two
+requests creating the same record at once collide on a unique constraint; the loser's
+transaction is rolled back and `ingest` runs the batch again, when it finds the winner's rows.
+"""
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q, Value
+from django.utils import timezone
+
+from lineage import recording
+from lineage.choices import EdgeKind, RunKind, RunStatus
+from lineage.models import CodeVersion, Edge, Node, ReceivedEvent, Run
+from registry.choices import ProjectRight, Split
+from registry.history import RecordChange, write_history
+from registry.models import Dataset, DatasetVersion, Project
+
+STATUS_OF_EVENT = {
+    "START": RunStatus.RUNNING,
+    "RUNNING": RunStatus.RUNNING,
+    "COMPLETE": RunStatus.COMPLETED,
+    "FAIL": RunStatus.FAILED,
+    "ABORT": RunStatus.ABORTED,
+}
+TERMINAL = {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.ABORTED}
+RUN_MUTABLE = ("status", "started_at", "ended_at")
+LINK_FIELDS = ("input_datasets", "output_datasets", "input_models")
+
+
+class IngestionError(Exception):
+    """An event that cannot be accepted; `status` is the HTTP status to answer with."""
+
+    def __init__(self, detail, status: int = 400):
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+
+
+def refuse(index: int, message, status: int = 400):
+    """The error that refuses the whole batch because of event `index`."""
+    messages = message if isinstance(message, list) else [message]
+    return IngestionError({"errors": {str(index): messages}}, status=status)
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """An input or output data set of an event, as Stagegate records it."""
+
+    name: str
+    description: str
+    content_sha256: str
+    uri: str
+    row_count: int
+    schema: list
+
+
+@dataclass
+class ParsedEvent:
+    """One valid RunEvent, read (see `lineage.openlineage.parse`)."""
+
+    index: int
+    payload: dict
+    run_uuid: uuid.UUID
+    event_type: str
+    event_time: datetime
+    namespace: str
+    job_name: str
+    parent: tuple[uuid.UUID, str, str] | None  # the parent's runId, namespace, job name
+    code: dict | None  # repository_url, commit_sha, path, branch
+    environment: dict
+    inputs: list[DatasetRef]
+    outputs: list[DatasetRef]
+
+    @property
+    def key(self) -> tuple:
+        return (self.run_uuid, self.event_type, self.event_time)
+
+
+class _Link:
+    """One run-to-record link (a row of a run's many-to-many table), new or existing."""
+
+    __slots__ = ("target", "target_id", "through_id")
+
+    def __init__(self, target=None, target_id=None, through_id=None):
+        self.target, self.target_id, self.through_id = target, target_id, through_id
+
+    @property
+    def key(self):
+        return self.target_id if self.target is None else self.target.pk
+
+
+@dataclass
+class _RunState:
+    run: Run
+    new: bool
+    parent: "_RunState | None" = None
+    links: dict[str, list[_Link]] = field(default_factory=lambda: {f: [] for f in LINK_FIELDS})
+    # What the run is linked to, by record identity (existing records by pk, new by object).
+    linked: dict[str, set] = field(default_factory=lambda: {f: set() for f in LINK_FIELDS})
+
+
+@dataclass
+class _Change:
+    """A change planned now and recorded once every record has its id."""
+
+    record: object
+    kind: str
+    reason: str = ""
+    values: dict = field(default_factory=dict)
+    before: dict = field(default_factory=dict)
+    links: dict[str, list[_Link]] | None = None
+    links_before: dict[str, list[_Link]] | None = None
+    summary: dict | None = None
+
+
+def _identity(record):
+    return ("pk", record.pk) if record.pk is not None else ("new", id(record))
+
+
+def _validate(record, index: int, exclude: list[str]) -> None:
+    try:
+        record.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise refuse(index, exc.messages) from None
+
+
+class Batch:
+    """One request's events, planned in order and written together."""
+
+    def __init__(self, actor, events: list[ParsedEvent]):
+        self.actor = actor
+        self.events = events
+        self.now = timezone.now()
+        self.results: list[dict] = []
+        self.projects: dict[str, Project] = {}
+        self.states: dict[uuid.UUID, _RunState] = {}
+        self.new_runs: list[_RunState] = []
+        self.updated_runs: dict[int, Run] = {}
+        self.datasets: dict[tuple[int, str], Dataset] = {}
+        self.new_datasets: list[Dataset] = []
+        self.renumbered: dict[int, Dataset] = {}
+        self.versions: dict[tuple[int, str, str], DatasetVersion] = {}
+        self.new_versions: list[DatasetVersion] = []
+        self.code_versions: dict[tuple, CodeVersion] = {}
+        self.new_code_versions: list[CodeVersion] = []
+        self.edges: list[tuple[object, object, str, int]] = []
+        self.received: list[ReceivedEvent] = []
+        self.changes: list[_Change] = []
+
+    # --- 1. look up ---------------------------------------------------------------------------
+
+    def apply(self) -> list[dict]:
+        fresh = self._skip_duplicates()
+        self._resolve_projects()
+        self._load(fresh)
+        for event in fresh:
+            self._plan(event)
+        self._write()
+        return [result() if callable(result) else result for result in self.results]
+
+    def _skip_duplicates(self) -> list[ParsedEvent]:
+        received = set(
+            ReceivedEvent.objects.filter(
+                run_uuid__in={e.run_uuid for e in self.events}
+            ).values_list("run_uuid", "event_type", "event_time")
+        )
+        fresh = []
+        for event in self.events:
+            answer = {"runId": str(event.run_uuid), "eventType": event.event_type}
+            if event.key in received:
+                self.results.append({**answer, "result": "duplicate"})
+                continue
+            received.add(event.key)
+            fresh.append(event)
+            self.results.append(answer)  # completed by _plan
+        return fresh
+
+    def _resolve_projects(self) -> None:
+        """Every namespace an event names is a project the poster may view (404) and
+        contribute to (403); checked for duplicates too, which answer nothing otherwise."""
+        wanted = {e.namespace for e in self.events}
+        wanted |= {e.parent[1] for e in self.events if e.parent is not None}
+        writable = Project.objects.visible_to(self.actor, ProjectRight.CONTRIBUTE)
+        visible = {
+            p.key: p
+            for p in Project.objects.visible_to(self.actor, ProjectRight.VIEW)
+            .filter(key__in=wanted)
+            .annotate(writable=Exists(writable.filter(pk=OuterRef("pk"))))
+        }
+        for event in self.events:
+            namespaces = [event.namespace] + ([event.parent[1]] if event.parent else [])
+            for namespace in namespaces:
+                if namespace not in visible:
+                    raise refuse(
+                        event.index,
+                        f"namespace {namespace!r}: no project with that key (or it is not "
+                        "visible to you); the job namespace must be a Stagegate project key",
+                        status=404,
+                    )
+                if not visible[namespace].writable:
+                    raise refuse(
+                        event.index,
+                        f"You need the 'contribute' right on project {namespace} to post its "
+                        "lineage.",
+                        status=403,
+                    )
+        self.projects = visible
+
+    def _load(self, events: list[ParsedEvent]) -> None:
+        uuids = {e.run_uuid for e in events} | {e.parent[0] for e in events if e.parent}
+        runs = Run.objects.select_for_update().filter(external_id__in=uuids).order_by("pk")
+        for run in runs:
+            self.states[run.external_id] = _RunState(run=run, new=False)
+        self._load_links()
+        dataset_names = {
+            (self.projects[e.namespace].pk, ref.name)
+            for e in events
+            for ref in e.inputs + e.outputs
+        }
+        if dataset_names:
+            datasets = (
+                Dataset.objects.select_for_update()
+                .filter(
+                    project_id__in={p for p, _ in dataset_names},
+                    name__in={n for _, n in dataset_names},
+                )
+                .order_by("pk")
+            )
+            by_id = {}
+            projects = {p.pk: p for p in self.projects.values()}
+            for dataset in datasets:
+                if (dataset.project_id, dataset.name) in dataset_names:
+                    dataset.project = projects[dataset.project_id]
+                    self.datasets[(dataset.project_id, dataset.name)] = dataset
+                    by_id[dataset.pk] = dataset
+            hashes = {ref.content_sha256 for e in events for ref in e.inputs + e.outputs}
+            versions = DatasetVersion.objects.filter(
+                dataset_id__in=by_id, content_sha256__in=hashes
+            )
+            for version in versions:
+                version.dataset = by_id[version.dataset_id]
+                key = (version.dataset.project_id, version.dataset.name, version.content_sha256)
+                self.versions[key] = version
+        commits = {e.code["commit_sha"] for e in events if e.code}
+        if commits:
+            for code in CodeVersion.objects.filter(
+                project_id__in={self.projects[e.namespace].pk for e in events if e.code},
+                commit_sha__in=commits,
+            ):
+                key = (code.project_id, code.repository_url, code.commit_sha, code.path, code.dirty)
+                self.code_versions[key] = code
+
+    def _load_links(self) -> None:
+        """The links of the existing runs (one query over the three link tables): new links
+        are added only once, and each history row lists every link the run has then, as
+        simple-history's rows do."""
+        existing = {s.run.pk: s for s in self.states.values()}
+        if not existing:
+            return
+        tables = []
+        for name in LINK_FIELDS:
+            m2m = Run._meta.get_field(name)
+            source, target = m2m.m2m_field_name(), m2m.m2m_reverse_field_name()
+            tables.append(
+                m2m.remote_field.through.objects.filter(**{f"{source}_id__in": existing})
+                .annotate(link=Value(name))
+                .values_list("link", "pk", f"{source}_id", f"{target}_id")
+            )
+        rows = tables[0].union(*tables[1:], all=True)
+        for name, through_id, run_id, target_id in sorted(rows, key=lambda row: row[1]):
+            state = existing[run_id]
+            state.links[name].append(_Link(target_id=target_id, through_id=through_id))
+            state.linked[name].add(("pk", target_id))
+
+    # --- 2. plan ------------------------------------------------------------------------------
+
+    def _plan(self, event: ParsedEvent) -> None:
+        project = self.projects[event.namespace]
+        state = self.states.get(event.run_uuid)
+        if state is not None and state.run.project_id != project.pk:
+            raise refuse(event.index, f"run {event.run_uuid} belongs to another namespace")
+        inputs = [self._dataset_version(project, ref, event.index) for ref in event.inputs]
+        outputs = [self._dataset_version(project, ref, event.index) for ref in event.outputs]
+        status = STATUS_OF_EVENT.get(event.event_type)
+        times = {}
+        if event.event_type == "START":
+            times["started_at"] = event.event_time
+        elif status in TERMINAL:
+            times["ended_at"] = event.event_time
+        reason = f"OpenLineage {event.event_type} event"
+        if state is None:
+            parent = self._parent(project, event)
+            code = self._code_version(project, event)
+            run = Run(
+                project=project,
+                name=event.job_name[:300],
+                kind=RunKind.OTHER,
+                status=status or RunStatus.RUNNING,
+                external_id=event.run_uuid,
+                code_version=code,
+                environment=event.environment,
+                created_by=self.actor,
+                **times,
+            )
+            if parent is not None and not parent.new:
+                run.parent = parent.run
+            _validate(run, event.index, ["project", "parent", "code_version", "created_by"])
+            state = self._new_run(run, parent)
+            if code is not None:
+                self._edge(code, run, EdgeKind.CODE, event.index)
+            if parent is not None:
+                self._edge(parent.run, run, EdgeKind.PARENT, event.index)
+            self._link(state, inputs, outputs, event.index)
+            self.changes.append(
+                _Change(run, "+", reason, values=self._run_values(run), links=_copy(state.links))
+            )
+            result = "created"
+        else:
+            run = state.run
+            before_links = _copy(state.links)
+            fields = dict(times)
+            # A START or RUNNING that arrives after the run ended does not reopen it.
+            if status and not (status == RunStatus.RUNNING and run.status in TERMINAL):
+                fields["status"] = status
+            before = {}
+            for name, value in fields.items():
+                if getattr(run, name) != value:
+                    before[name] = getattr(run, name)
+                    setattr(run, name, value)
+            _validate(run, event.index, ["project", "parent", "code_version", "created_by"])
+            if not state.new:
+                self.updated_runs[run.pk] = run
+            self._link(state, inputs, outputs, event.index)
+            self.changes.append(
+                _Change(
+                    run,
+                    "~",
+                    reason,
+                    values=self._run_values(run),
+                    before=before,
+                    links=_copy(state.links),
+                    links_before=before_links,
+                )
+            )
+            result = "updated"
+        received = ReceivedEvent(
+            run_uuid=event.run_uuid,
+            event_type=event.event_type,
+            event_time=event.event_time,
+            run=run,
+            payload=event.payload,
+            received_by=self.actor,
+        )
+        self.received.append(received)
+        self.changes.append(_Change(received, "+", reason, summary={"event": event}))
+        answer = self.results[event.index]
+        answer["result"] = result
+        self.results[event.index] = lambda: {**answer, "run": run.pk}
+
+    def _run_values(self, run: Run) -> dict:
+        return {name: getattr(run, name) for name in RUN_MUTABLE} | {"updated_at": self.now}
+
+    def _new_run(self, run: Run, parent: _RunState | None) -> _RunState:
+        state = _RunState(run=run, new=True, parent=parent)
+        self.states[run.external_id] = state
+        self.new_runs.append(state)
+        return state
+
+    def _parent(self, project: Project, event: ParsedEvent) -> _RunState | None:
+        if event.parent is None:
+            return None
+        parent_uuid, namespace, job_name = event.parent
+        if self.projects[namespace].pk != project.pk:
+            raise refuse(
+                event.index, "run.facets.parent: the parent job must be in the same namespace"
+            )
+        parent = self.states.get(parent_uuid)
+        if parent is not None:
+            if parent.run.project_id != project.pk:
+                # Not naming the other project: the poster may not be allowed to see it.
+                raise refuse(
+                    event.index,
+                    f"run.facets.parent: run {parent_uuid} belongs to another namespace",
+                )
+            return parent
+        stub = Run(
+            project=project,
+            name=job_name[:300],
+            kind=RunKind.OTHER,
+            status=RunStatus.RUNNING,
+            external_id=parent_uuid,
+            created_by=self.actor,
+        )
+        _validate(stub, event.index, ["project", "parent", "code_version", "created_by"])
+        state = self._new_run(stub, None)
+        self.changes.append(
+            _Change(
+                stub,
+                "+",
+                "named as the parent of an OpenLineage run",
+                values=self._run_values(stub),
+                links=_copy(state.links),
+            )
+        )
+        return state
+
+    def _code_version(self, project: Project, event: ParsedEvent) -> CodeVersion | None:
+        if event.code is None:
+            return None
+        code = event.code
+        key = (project.pk, code["repository_url"], code["commit_sha"], code["path"], False)
+        existing = self.code_versions.get(key)
+        if existing is not None:
+            return existing
+        created = CodeVersion(project=project, dirty=False, **code)
+        _validate(created, event.index, ["project"])
+        self.code_versions[key] = created
+        self.new_code_versions.append(created)
+        self.changes.append(_Change(created, "+", "from an OpenLineage sourceCodeLocation facet"))
+        return created
+
+    def _dataset_version(self, project: Project, ref: DatasetRef, index: int) -> DatasetVersion:
+        dataset = self.datasets.get((project.pk, ref.name))
+        if dataset is None:
+            dataset = Dataset(project=project, name=ref.name, description=ref.description)
+            _validate(dataset, index, ["project"])
+            self.datasets[(project.pk, ref.name)] = dataset
+            self.new_datasets.append(dataset)
+            self.changes.append(
+                _Change(dataset, "+", "dataset registered", values={"last_version": 0})
+            )
+        key = (project.pk, ref.name, ref.content_sha256)
+        version = self.versions.get(key)
+        if version is not None:
+            return version
+        number = dataset.last_version + 1
+        version = DatasetVersion(
+            dataset=dataset,
+            version=number,
+            content_sha256=ref.content_sha256,
+            uri=ref.uri,
+            row_count=ref.row_count,
+            schema=ref.schema,
+            # OpenLineage does not say what a data set is for; pipelines feed training.
+            split=Split.TRAIN,
+            created_by=self.actor,
+        )
+        _validate(version, index, ["dataset", "created_by"])
+        dataset.last_version = number
+        if dataset.pk is not None:
+            self.renumbered[dataset.pk] = dataset
+        self.versions[key] = version
+        self.new_versions.append(version)
+        self.changes.append(_Change(version, "+", "from an OpenLineage event"))
+        self.changes.append(
+            _Change(
+                dataset,
+                "~",
+                values={"last_version": number, "updated_at": self.now},
+                before={"last_version": number - 1},
+            )
+        )
+        return version
+
+    def _link(self, state: _RunState, inputs, outputs, index: int) -> None:
+        for name, versions in (("input_datasets", inputs), ("output_datasets", outputs)):
+            for version in versions:
+                identity = _identity(version)
+                if identity in state.linked[name]:
+                    continue
+                state.linked[name].add(identity)
+                state.links[name].append(_Link(target=version))
+                if name == "input_datasets":
+                    self._edge(version, state.run, EdgeKind.USED, index)
+                else:
+                    self._edge(state.run, version, EdgeKind.GENERATED, index)
+
+    def _edge(self, cause, effect, kind: str, index: int) -> None:
+        if cause is effect:
+            raise refuse(index, f"lineage would contain a cycle: {cause} would be its own cause")
+        self.edges.append((cause, effect, kind, index))
+
+    # --- 3. write -----------------------------------------------------------------------------
+
+    def _write(self) -> None:
+        # Rows another request may insert at the same moment go in a fixed order (by their
+        # unique keys), so that two such requests wait for each other instead of deadlocking.
+        self.new_datasets.sort(key=lambda d: (d.project.pk, d.name))
+        self.new_code_versions.sort(key=lambda c: (c.project.pk, c.repository_url, c.commit_sha))
+        self.new_runs.sort(key=lambda s: s.run.external_id)
+        self.received.sort(key=lambda r: (r.run_uuid, r.event_type, r.event_time))
+        Dataset.objects.bulk_create(self.new_datasets)
+        DatasetVersion.objects.bulk_create(self.new_versions)
+        if self.renumbered:
+            for dataset in self.renumbered.values():
+                dataset.updated_at = self.now
+            Dataset.objects.bulk_update(
+                list(self.renumbered.values()), ["last_version", "updated_at"]
+            )
+        CodeVersion.objects.bulk_create(self.new_code_versions)
+        Run.objects.bulk_create([s.run for s in self.new_runs])
+        # A parent created in this batch had no id when its children were inserted.
+        adopted = [s.run for s in self.new_runs if s.parent is not None and s.parent.new]
+        for state in self.new_runs:
+            if state.parent is not None and state.parent.new:
+                state.run.parent = state.parent.run
+        if adopted:
+            Run.objects.bulk_update(adopted, ["parent"])
+        if self.updated_runs:
+            for run in self.updated_runs.values():
+                run.updated_at = self.now
+            Run.objects.bulk_update(list(self.updated_runs.values()), [*RUN_MUTABLE, "updated_at"])
+        self._write_graph()
+        self._write_links()
+        ReceivedEvent.objects.bulk_create(self.received)
+        write_history([self._record_change(c) for c in self.changes], actor=self.actor)
+
+    def _write_graph(self) -> None:
+        records = [s.run for s in self.new_runs]
+        records += self.new_versions + self.new_code_versions
+        nodes = {
+            (recording.node_kind(r), r.pk): recording.new_node(r, project=r.project)
+            for r in records
+        }
+        Node.objects.bulk_create(list(nodes.values()))
+        created = {node.pk for node in nodes.values()}
+        wanted = {
+            (recording.node_kind(r), r.pk)
+            for cause, effect, _, _ in self.edges
+            for r in (cause, effect)
+        }
+        missing = wanted - set(nodes)
+        if missing:
+            query = Q()
+            for kind in {k for k, _ in missing}:
+                query |= Q(kind=kind, object_id__in=[pk for k, pk in missing if k == kind])
+            for node in Node.objects.filter(query):
+                nodes[(node.kind, node.object_id)] = node
+        planned = {}
+        for cause, effect, kind, index in self.edges:
+            src = nodes[(recording.node_kind(cause), cause.pk)]
+            dst = nodes[(recording.node_kind(effect), effect.pk)]
+            planned.setdefault((src.pk, dst.pk, kind), (src, dst, index, cause, effect))
+        # Only an edge between two nodes that existed before may exist already.
+        between_old = [k for k in planned if k[0] not in created and k[1] not in created]
+        if between_old:
+            present = Edge.objects.filter(
+                src_id__in={k[0] for k in between_old}, dst_id__in={k[1] for k in between_old}
+            ).values_list("src_id", "dst_id", "kind")
+            for key in present:
+                planned.pop(key, None)
+        if not planned:
+            return
+        Edge.objects.bulk_create(
+            [
+                Edge(
+                    src=src,
+                    dst=dst,
+                    kind=kind,
+                    src_project_id=src.project_id,
+                    dst_project_id=dst.project_id,
+                )
+                for (_, _, kind), (src, dst, _, _, _) in sorted(planned.items())
+            ]
+        )
+        cycle = recording.find_cycle([(key[0], key[1]) for key in planned], created)
+        if cycle is not None:
+            culprits = [value for key, value in planned.items() if (key[0], key[1]) in cycle]
+            _, _, index, cause, effect = max(culprits, key=lambda c: c[2])
+            raise refuse(
+                index,
+                f"lineage would contain a cycle: {cause} is already downstream of {effect}",
+            )
+
+    def _write_links(self) -> None:
+        for name in ("input_datasets", "output_datasets"):
+            m2m = Run._meta.get_field(name)
+            through = m2m.remote_field.through
+            source, target = m2m.m2m_field_name(), m2m.m2m_reverse_field_name()
+            new = [
+                (state.run, link)
+                for state in self.states.values()
+                for link in state.links[name]
+                if link.through_id is None
+            ]
+            rows = [
+                through(**{f"{source}_id": run.pk, f"{target}_id": link.key}) for run, link in new
+            ]
+            through.objects.bulk_create(rows)
+            for (_, link), row in zip(new, rows, strict=True):
+                link.through_id = row.pk
+
+    # --- 4. record ----------------------------------------------------------------------------
+
+    def _record_change(self, change: _Change) -> RecordChange:
+        summary = None
+        if change.summary is not None:
+            event = change.summary["event"]
+            received = change.record
+            summary = {
+                "run_uuid": str(received.run_uuid),
+                "event_type": received.event_type,
+                "event_time": received.event_time,
+                "run_id": received.run_id,
+                "payload_sha256": payload_digest(event.payload),
+            }
+        return RecordChange(
+            record=change.record,
+            kind=change.kind,
+            reason=change.reason,
+            values=change.values,
+            before=change.before,
+            m2m=_pairs(change.links),
+            m2m_before=_keys(change.links_before),
+            summary=summary,
+        )
+
+
+def _copy(links: dict[str, list[_Link]]) -> dict[str, list[_Link]]:
+    return {name: list(items) for name, items in links.items()}
+
+
+def _pairs(links) -> dict[str, list[tuple[int, int]]]:
+    if links is None:
+        return {}
+    return {name: [(link.through_id, link.key) for link in items] for name, items in links.items()}
+
+
+def _keys(links) -> dict[str, list[int]]:
+    if links is None:
+        return {}
+    return {name: [link.key for link in items] for name, items in links.items()}
+
+
+def payload_digest(payload: dict) -> str:
+    """SHA-256 of the payload's canonical JSON (sorted keys, no spaces, UTF-8), as the audit
+    trail serializes what it hashes: what a received event's audit event vouches for."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
