@@ -106,6 +106,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env_int("DB_CONN_MAX_AGE", 60, minimum=0))
     DATABASES["default"].setdefault("OPTIONS", {})
+    # Values travel apart from the SQL, so that PostgreSQL can keep the plan of a statement a
+    # connection runs again and again (psycopg prepares it after DB_PREPARE_THRESHOLD runs):
+    # planning was half the database's time on the transition path (bench/RESULTS.md).
+    # Behind a pooler in transaction mode that cannot keep prepared statements, set
+    # DB_PREPARE_THRESHOLD=off.
+    DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
+    _prepare = (env_str("DB_PREPARE_THRESHOLD") or "5").strip().lower()
+    if _prepare not in ("off", "none", "no"):
+        if not _prepare.isdigit():
+            raise ImproperlyConfigured(
+                f"DB_PREPARE_THRESHOLD={_prepare!r} must be a whole number or 'off'"
+            )
+        DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", int(_prepare))
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -265,7 +265,7 @@ def _run(directions, node_ids, depth, max_nodes, projects) -> Subgraph:
         # In a caller's transaction a failed (timed out) statement would abort it: a savepoint
         # keeps it usable. In autocommit mode the statement needs no transaction of its own.
         guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
-        with guard, connection.cursor() as cursor:
+        with guard, _walk_cursor() as cursor:
             if connection.vendor == "postgresql":
                 # One round trip: the timeout, the walk, and the timeout put back. Sent as one
                 # message, the three run in one transaction even in autocommit mode; inside a
@@ -285,6 +285,23 @@ def _run(directions, node_ids, depth, max_nodes, projects) -> Subgraph:
             raise LineageQueryTimeout(str(exc)) from None
         raise
     return _subgraph(rows)
+
+
+def _walk_cursor():
+    """A cursor for the walk. On PostgreSQL it binds the values on the client: the walk is
+    sent as several statements in one message, which server-side binding (the connection's
+    default, for prepared statements) cannot carry."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from psycopg import ClientCursor
+
+    connection.ensure_connection()
+    driver = connection.connection  # this thread's own connection
+    server_side, driver.cursor_factory = driver.cursor_factory, ClientCursor
+    try:
+        return connection.cursor()
+    finally:
+        driver.cursor_factory = server_side
 
 
 def _subgraph(rows) -> Subgraph:
