@@ -2,12 +2,23 @@
 acceptance evaluation used, made under the project's current policy configuration."""
 
 from governance.gates import GateResult, latest_evaluation
+from governance.models import AuditStatus, FairnessAudit
+from registry.prepared import PreparedQuery
+
+# The version's finished audits, newest first, without their (large) results.
+_DONE_AUDITS = PreparedQuery(
+    lambda version_pk: (
+        FairnessAudit.objects.filter(model_version_id=version_pk, status=AuditStatus.DONE)
+        .defer("result", "config", "library_versions")
+        .order_by("-completed_at", "-id")
+    ),
+    FairnessAudit,
+)
 
 
 def check_fairness(version, settings: dict) -> GateResult:
     from governance.fairness.audits import policy_config_sha256
-    from governance.models import AuditStatus, FairnessAudit
-    from governance.policies import policy_for
+    from governance.policies import current_policy
 
     name = "fairness_audit_passed"
     split = settings.get("fairness", {}).get("required_split", "test")
@@ -19,21 +30,22 @@ def check_fairness(version, settings: dict) -> GateResult:
             f"no fairness audit: no evaluation on a {split}-split dataset version to audit against",
         )
     dataset_version = evaluation.dataset_version
-    policy = getattr(version, "_governing_policy", None) or policy_for(version.project)
+    policy = current_policy(version.project)
     current = policy_config_sha256(policy)
-    audits = FairnessAudit.objects.filter(
-        model_version=version, dataset_version=dataset_version, status=AuditStatus.DONE
+    done = _DONE_AUDITS(version_pk=version.pk)
+    audit = next(
+        (
+            a
+            for a in done
+            if a.dataset_version_id == dataset_version.pk and a.policy_config_sha256 == current
+        ),
+        None,
     )
-    audit = audits.filter(policy_config_sha256=current).order_by("-completed_at", "-id").first()
     evidence = {"dataset_version": dataset_version.pk}
     if audit is None:
-        other = (
-            audits.exists()
-            or FairnessAudit.objects.filter(model_version=version, status=AuditStatus.DONE).exists()
-        )
         reason = (
             f"no fairness audit of this version on {dataset_version}"
-            if not other
+            if not done
             else f"no fairness audit on {dataset_version} under the current policy "
             "configuration (audits on other dataset versions or configurations do not "
             "count)"

@@ -5,13 +5,14 @@ GateResult: pass or fail, a sentence a reviewer can read, and the evidence it re
 (record ids, the exact dataset version). The policy names which checks a transition needs.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from django.db.models import Exists, OuterRef
 
 from lineage.models import Run
 from registry.choices import Direction, RiskStatus, Split
 from registry.models import Evaluation, ModelVersion, RiskItem
+from registry.prepared import PreparedQuery
 
 CHECKS = {}
 
@@ -25,7 +26,14 @@ class GateResult:
     evidence: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        # The evidence is shared, not copied: a gate result is not changed once made.
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "reason": self.reason,
+            "kind": self.kind,
+            "evidence": self.evidence,
+        }
 
 
 def check(name):
@@ -42,22 +50,43 @@ def _meets(value: float, threshold: float, direction: str) -> bool:
     return value >= threshold if direction == Direction.HIGHER else value <= threshold
 
 
-def locked_for_evidence(version_pk: int) -> ModelVersion:
-    """The version, locked for the rest of the transaction, with what the evidence checks read
-    of its run and its project's risks fetched in the same query (the checks read them from
-    these annotations when present, and query otherwise)."""
-    inputs = Run.input_datasets.through.objects.filter(run_id=OuterRef("run_id"))
+EVIDENCE_RELATED = (
+    "registered_model__project__policy_binding__policy",
+    "run__code_version",
+)
+
+
+def evidence_annotations(version_path: str = "") -> dict:
+    """What the evidence checks read of a version's run and its project's risks, as
+    annotations of a query that returns the version (at `version_path`), so that they are
+    fetched in the same statement; the checks query for them when absent."""
+    inputs = Run.input_datasets.through.objects.filter(run_id=OuterRef(f"{version_path}run_id"))
     open_high = RiskItem.objects.filter(
-        project_id=OuterRef("registered_model__project_id"),
+        project_id=OuterRef(f"{version_path}registered_model__project_id"),
         impact="high",
         status=RiskStatus.OPEN,
     )
-    return (
+    return {
+        "evidence_run_has_inputs": Exists(inputs),
+        "evidence_open_high_risk": Exists(open_high),
+    }
+
+
+_LOCKED_VERSION = PreparedQuery(
+    lambda version_pk: (
         ModelVersion.objects.select_for_update(of=("self",))
-        .select_related("registered_model__project", "run__code_version")
-        .annotate(evidence_run_has_inputs=Exists(inputs), evidence_open_high_risk=Exists(open_high))
-        .get(pk=version_pk)
-    )
+        .select_related(*EVIDENCE_RELATED)
+        .annotate(**evidence_annotations())
+        .filter(pk=version_pk)
+    ),
+    ModelVersion,
+)
+
+
+def locked_for_evidence(version_pk: int) -> ModelVersion:
+    """The version, locked for the rest of the transaction, with what the evidence checks read
+    of its run, its project's risks and its project's policy fetched in the same query."""
+    return _LOCKED_VERSION.get(version_pk=version_pk)
 
 
 def latest_evaluation(version: ModelVersion, split: str) -> Evaluation | None:
@@ -73,13 +102,20 @@ def latest_evaluation(version: ModelVersion, split: str) -> Evaluation | None:
     )
 
 
+_EVALUATIONS = PreparedQuery(
+    lambda version_pk: (
+        Evaluation.objects.filter(model_version_id=version_pk)
+        .select_related("dataset_version__dataset__project")
+        .order_by("-created_at", "-id")
+    ),
+    Evaluation,
+)
+
+
 def _latest_evaluations(version: ModelVersion) -> dict[str, Evaluation]:
     """The latest evaluation per split, read once for all the checks of one evaluation."""
     latest = {}
-    evaluations = version.evaluations.select_related("dataset_version__dataset__project").order_by(
-        "-created_at", "-id"
-    )
-    for evaluation in evaluations:
+    for evaluation in _EVALUATIONS(version_pk=version.pk):
         latest.setdefault(evaluation.dataset_version.split, evaluation)
     return latest
 

@@ -4,8 +4,6 @@ django-simple-history writes who, when and why for each create/update/delete; th
 that change — with the fields before and after — into the hash-chained audit trail.
 """
 
-import copy
-
 from django.db.models.fields.files import FieldFile
 from django.dispatch import receiver
 from simple_history.signals import post_create_historical_record
@@ -33,11 +31,21 @@ def _values(instance) -> dict:
     return values
 
 
+def _copied(value):
+    """A copy of a field value deep enough for JSON content (dicts and lists, which a caller
+    may change in place); other values are immutable and shared."""
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
+
+
 def remember_values(instance) -> None:
     """Snapshot a record just read under its row lock, so that the audit event of its next
     save diffs against the snapshot instead of reading the previous history row. Only for a
     record locked until the end of the transaction: nothing else can change it meanwhile."""
-    instance._history_previous = copy.deepcopy(_values(instance))
+    instance._history_previous = _copied(_values(instance))
 
 
 @receiver(post_create_historical_record)
@@ -59,7 +67,7 @@ def audit_history_row(sender, instance, history_instance, **kwargs):
             before = {k: old.get(k) for k in changed}
             after_all, after = after, {k: after[k] for k in changed}
             if hasattr(instance, "_history_previous"):
-                instance._history_previous = copy.deepcopy(after_all)
+                instance._history_previous = _copied(after_all)
     elif kind == "-":
         before = _values(instance)
     audit_chain.record(

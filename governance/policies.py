@@ -1,6 +1,5 @@
 """Policy actions: which policy governs a project, new policy versions and their approval."""
 
-from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
@@ -35,6 +34,17 @@ def policy_for(project) -> LifecyclePolicy:
         raise Conflict(f"no approved policy exists for risk tier {project.risk_tier}")
     _bind(project, policy, actor=None, reason="default policy for the project's risk tier")
     return policy
+
+
+def current_policy(project) -> LifecyclePolicy:
+    """`policy_for(project)`, without a query when the project was read with its binding
+    (`select_related("policy_binding__policy")`)."""
+    related = type(project).policy_binding.related
+    if related.is_cached(project):
+        binding = related.get_cached_value(project)  # None: the project has no binding yet
+        if binding is not None:
+            return binding.policy
+    return policy_for(project)
 
 
 def _bind(project, policy, *, actor, reason):
@@ -130,7 +140,3 @@ def _approve(policy, *, signer, comment) -> Signature:
         after={"signature": signature.pk, "record_sha256": sha},
     )
     return signature
-
-
-def role_groups_of(user) -> set[str]:
-    return set(Group.objects.filter(user=user).values_list("name", flat=True))

@@ -13,17 +13,24 @@ from django.utils import timezone
 from governance import audit_chain
 from governance.choices import AuditAction, RequestStatus, SignatureMeaning
 from governance.errors import Conflict, NotAllowed
-from governance.gates import GateResult, evaluate_evidence, locked_for_evidence
+from governance.gates import (
+    EVIDENCE_RELATED,
+    GateResult,
+    evaluate_evidence,
+    evidence_annotations,
+    locked_for_evidence,
+)
 from governance.history_audit import remember_values
 from governance.models import Signature, TransitionRequest
 from governance.monitoring.plans import change_control_gates, rule_for_version
-from governance.policies import policy_for, role_groups_of
+from governance.policies import current_policy
 from governance.policy_rules import rule_for
 from governance.signing import confirm_password, digest, request_record
-from registry.access import has_project_right
+from registry.access import has_project_right, right_and_groups
 from registry.choices import ProjectRight, Stage
 from registry.history import printed_name
 from registry.models import ModelVersion
+from registry.prepared import PreparedQuery
 from registry.roles import Role
 
 APPROVING = SignatureMeaning.APPROVED
@@ -43,7 +50,7 @@ def approvals_gate(request, signatures=None) -> GateResult:
     """
     rule = request.rule["approvals"]
     if signatures is None:
-        signatures = list(request.signatures.all()) if request.pk else []
+        signatures = _SIGNATURES(request_pk=request.pk) if request.pk else []
     current_sha = digest(request_record(request))[1] if signatures else ""
     valid, stale = [], 0
     for signature in signatures:
@@ -117,17 +124,14 @@ def _request_transition(version, to_stage, *, actor, justification):
         raise NotAllowed(f"you need the 'contribute' right on {project.key} to request transitions")
     if to_stage not in Stage.values:
         raise Conflict(f"unknown stage {to_stage!r}")
-    policy = policy_for(project)
+    policy = current_policy(project)
     rule = rule_for(policy.definition, version.stage, to_stage)
     if rule is None:
         raise Conflict(f"{policy} does not allow {version.stage} → {to_stage}")
     # Issue 9: a retrained version inside the approved change-control plan takes the policy's
     # lighter in-plan approvals; any other retrained version keeps the full rule, flagged.
     rule = rule_for_version(version, rule, policy.definition)
-    version._governing_policy = policy  # the fairness check compares against it
-    if TransitionRequest.objects.filter(
-        model_version=version, status=RequestStatus.PENDING
-    ).exists():
+    if _PENDING(version_pk=version.pk):
         raise Conflict(f"{version} already has a pending transition request")
     request = TransitionRequest(
         model_version=version,
@@ -158,20 +162,45 @@ def _request_transition(version, to_stage, *, actor, justification):
     return request
 
 
-def _signing_role(signer, rule) -> str | None:
-    groups = role_groups_of(signer)
-    for role in (Role.COMPLIANCE_OFFICER, Role.REVIEWER):
-        if role in groups and role in rule["approvals"]["roles"]:
-            return role
-    return None
-
-
-def _lock_open(request_id) -> TransitionRequest:
-    request = (
-        TransitionRequest.objects.select_for_update(of=("self",))
-        .select_related("model_version__registered_model__project", "policy")
-        .get(pk=request_id)
+def _locked_request(with_version: bool) -> PreparedQuery:
+    related = ["model_version__registered_model__project", "policy"]
+    locks = ["self"]
+    annotations = {}
+    if with_version:
+        related += [f"model_version__{path}" for path in EVIDENCE_RELATED]
+        locks.append("model_version")
+        annotations = evidence_annotations("model_version__")
+    return PreparedQuery(
+        lambda request_pk: (
+            TransitionRequest.objects.select_for_update(of=locks)
+            .select_related(*related)
+            .annotate(**annotations)
+            .filter(pk=request_pk)
+        ),
+        TransitionRequest,
     )
+
+
+_LOCKED_REQUEST = {False: _locked_request(False), True: _locked_request(True)}
+_SIGNATURES = PreparedQuery(
+    lambda request_pk: Signature.objects.filter(request_id=request_pk), Signature
+)
+_PENDING = PreparedQuery(
+    lambda version_pk: TransitionRequest.objects.filter(
+        model_version_id=version_pk, status=RequestStatus.PENDING
+    ).only("id"),
+    TransitionRequest,
+)
+
+
+def _lock_open(request_id, *, with_version: bool = False) -> TransitionRequest:
+    """The request, locked, refused unless still open. `with_version` locks its version in the
+    same statement and reads with it what the evidence checks need (see locked_for_evidence)."""
+    request = _LOCKED_REQUEST[with_version].get(request_pk=request_id)
+    if with_version:
+        version = request.model_version
+        version.evidence_run_has_inputs = request.evidence_run_has_inputs
+        version.evidence_open_high_risk = request.evidence_open_high_risk
     remember_values(request)
     if not request.is_open:
         raise Conflict(
@@ -216,25 +245,25 @@ def _signer_role(request, signer, meaning) -> str | None:
     if meaning not in DECIDING:
         return None
     project = request.model_version.registered_model.project
-    if not has_project_right(signer, project, ProjectRight.REVIEW):
+    may_review, groups = right_and_groups(signer, project, ProjectRight.REVIEW)
+    if not may_review:
         raise NotAllowed(f"you need the 'review' right on {project.key} to sign requests")
-    role = _signing_role(signer, request.rule)
-    if role is None:
-        raise NotAllowed(
-            "your role may not sign this transition: it needs "
-            + " or ".join(request.rule["approvals"]["roles"])
-        )
-    return role
+    for role in (Role.COMPLIANCE_OFFICER, Role.REVIEWER):
+        if role in groups and role in request.rule["approvals"]["roles"]:
+            return role
+    raise NotAllowed(
+        "your role may not sign this transition: it needs "
+        + " or ".join(request.rule["approvals"]["roles"])
+    )
 
 
 def _sign(request, *, signer, meaning, comment, role) -> Signature:
-    request = _lock_open(request.pk)
-    # Lock the version now: the evidence evaluated below is what a completing approval
+    # The version is locked too: the evidence evaluated below is what a completing approval
     # applies on, so it must not change before the end of this transaction.
-    request.model_version = locked_for_evidence(request.model_version_id)
+    request = _lock_open(request.pk, with_version=True)
     remember_values(request.model_version)
     project = request.model_version.registered_model.project
-    signatures = list(request.signatures.all())
+    signatures = _SIGNATURES(request_pk=request.pk)
     if any(s.signer_id == signer.pk for s in signatures):
         raise Conflict("you have already signed this request")
     # Sign what is true now, not what was true when it was requested.
@@ -416,16 +445,3 @@ def _apply(request: TransitionRequest, version: ModelVersion, *, actor) -> None:
         actor=actor,
         note=f"{request.from_stage} → {request.to_stage} applied",
     )
-    # Other open requests for this version were made from the old stage.
-    for stale in (
-        TransitionRequest.objects.select_for_update()
-        .filter(model_version=version, status=RequestStatus.PENDING)
-        .exclude(pk=request.pk)
-    ):
-        _close(
-            stale,
-            RequestStatus.SUPERSEDED,
-            AuditAction.TRANSITION_SUPERSEDED,
-            actor=actor,
-            note=f"the version moved to {request.to_stage}",
-        )

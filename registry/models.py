@@ -15,7 +15,7 @@ from simple_history.models import HistoricalRecords
 
 from registry.access import ProjectQuerySet, ProjectScopedQuerySet
 from registry.choices import AccessAction, Level, RiskStatus, RiskTier, Split, Stage, TaskType
-from registry.history import TracedHistory
+from registry.history import OnceBuiltHistoryManager, TracedHistory
 from registry.validators import (
     validate_acceptance_criteria,
     validate_json_object,
@@ -33,6 +33,7 @@ key_validator = RegexValidator(
 
 def traced_history(**kwargs) -> HistoricalRecords:
     """History with the actor's printed name and the request id on every row."""
+    kwargs.setdefault("history_manager", OnceBuiltHistoryManager)
     return HistoricalRecords(bases=[TracedHistory], **kwargs)
 
 

@@ -44,6 +44,15 @@ class TransitionRequest(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        constraints = [
+            # A request is made only while none is pending, under the version's row lock; the
+            # database holds it too, so applying one never leaves another pending behind.
+            models.UniqueConstraint(
+                fields=["model_version"],
+                condition=models.Q(status="pending"),
+                name="one_pending_request_per_version",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.model_version}: {self.from_stage} → {self.to_stage} ({self.status})"

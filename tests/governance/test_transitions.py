@@ -4,12 +4,13 @@ import json
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import IntegrityError, transaction
 
 from governance import transitions
 from governance.audit_chain import verify
 from governance.choices import AuditAction, RequestStatus
 from governance.errors import Conflict, NotAllowed, PasswordRequired
-from governance.models import AuditEvent, Signature
+from governance.models import AuditEvent, Signature, TransitionRequest
 from lineage import services as lineage
 from registry import services as registry
 from registry.choices import ProjectRight
@@ -69,6 +70,26 @@ def test_second_pending_request_for_a_version_is_refused(project, owner):
     transitions.request_transition(version, "validation", actor=owner, justification="a")
     with pytest.raises(Conflict, match="already has a pending"):
         transitions.request_transition(version, "rejected", actor=owner, justification="b")
+
+
+def test_the_database_holds_one_pending_request_per_version(project, owner):
+    version, _ = version_with_evidence(project, owner)
+    first = transitions.request_transition(version, "validation", actor=owner, justification="a")
+    second = TransitionRequest(
+        model_version=version,
+        from_stage=first.from_stage,
+        to_stage="rejected",
+        justification="written around the action",
+        requested_by=owner,
+        requested_by_name="Olive Tester",
+        policy=first.policy,
+        rule=first.rule,
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        second.save()
+    # Once the first is decided, a new request may be pending again.
+    transitions.withdraw(first, actor=owner)
+    transitions.request_transition(version, "rejected", actor=owner, justification="b")
 
 
 def test_requester_cannot_approve_own_request(project, owner):

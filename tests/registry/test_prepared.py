@@ -1,0 +1,111 @@
+"""PreparedQuery: a queryset compiled once returns what the queryset returns."""
+
+import pytest
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef
+from django.db.transaction import TransactionManagementError
+
+from registry.models import ModelVersion, Project, RegisteredModel
+from registry.prepared import PreparedQuery
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def versions(project, owner):
+    model = factories.registered_model(project, owner)
+    return [factories.model_version(model, owner) for _ in range(3)]
+
+
+def _by_model(model_pk):
+    return (
+        ModelVersion.objects.filter(registered_model_id=model_pk)
+        .select_related("registered_model__project")
+        .annotate(models_in_project=Count("registered_model__project__models"))
+        .order_by("-id")
+    )
+
+
+def test_returns_the_querysets_instances_with_related_records_and_annotations(
+    versions, django_assert_num_queries
+):
+    prepared = PreparedQuery(_by_model, ModelVersion)
+    model_pk = versions[0].registered_model_id
+    expected = list(_by_model(model_pk))
+    for _ in range(2):  # compiled on the first call, reused on the second
+        with django_assert_num_queries(1):
+            got = prepared(model_pk=model_pk)
+            # The related records came with the row: reading them costs no query.
+            assert [v.registered_model.project.key for v in got] == ["credit"] * 3
+        assert [v.pk for v in got] == [v.pk for v in expected]
+        assert [v.models_in_project for v in got] == [v.models_in_project for v in expected]
+        assert [v.created_at for v in got] == [v.created_at for v in expected]
+        assert all(not v._state.adding and v._state.db == "default" for v in got)
+
+
+def test_each_call_uses_its_own_values(project, owner, versions):
+    other = factories.registered_model(project, owner)
+    mine = factories.model_version(other, owner)
+    prepared = PreparedQuery(_by_model, ModelVersion)
+    assert len(prepared(model_pk=versions[0].registered_model_id)) == 3
+    assert [v.pk for v in prepared(model_pk=other.pk)] == [mine.pk]
+    assert prepared(model_pk=other.pk + 10_000) == []
+
+
+def test_get_and_first(versions):
+    prepared = PreparedQuery(lambda pk: ModelVersion.objects.filter(pk=pk), ModelVersion)
+    assert prepared.get(pk=versions[1].pk) == versions[1]
+    assert prepared.first(pk=versions[1].pk) == versions[1]
+    assert prepared.first(pk=-1) is None
+    with pytest.raises(ModelVersion.DoesNotExist):
+        prepared.get(pk=-1)
+    several = PreparedQuery(
+        lambda model_pk: ModelVersion.objects.filter(registered_model_id=model_pk), ModelVersion
+    )
+    with pytest.raises(ModelVersion.MultipleObjectsReturned):
+        several.get(model_pk=versions[0].registered_model_id)
+
+
+def test_deferred_fields_load_when_read(versions):
+    prepared = PreparedQuery(
+        lambda pk: ModelVersion.objects.filter(pk=pk).defer("description"), ModelVersion
+    )
+    version = prepared.get(pk=versions[0].pk)
+    assert "description" in version.get_deferred_fields()
+    assert version.description == versions[0].description
+
+
+def test_a_value_that_does_not_reach_the_parameters_is_refused(versions):
+    # A slice is written into the SQL, not passed as a parameter: it cannot be prepared.
+    sliced = PreparedQuery(lambda n: ModelVersion.objects.all()[:n], ModelVersion)
+    with pytest.raises((ValueError, TypeError)):
+        sliced(n=2)
+
+
+def test_a_queryset_of_another_model_is_refused(versions):
+    wrong = PreparedQuery(lambda pk: RegisteredModel.objects.filter(pk=pk), ModelVersion)
+    with pytest.raises(TypeError, match="RegisteredModel"):
+        wrong(pk=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_row_locks_still_need_a_transaction(versions):
+    locked = PreparedQuery(
+        lambda pk: ModelVersion.objects.select_for_update().filter(pk=pk), ModelVersion
+    )
+    with transaction.atomic():
+        assert locked.get(pk=versions[0].pk) == versions[0]  # compiled here
+    # Compiling checks this; a prepared query must too, though it does not compile again.
+    with pytest.raises(TransactionManagementError):
+        locked.get(pk=versions[0].pk)
+
+
+def test_annotation_subqueries_take_the_value_too(project, owner, versions):
+    has_versions = Exists(ModelVersion.objects.filter(registered_model__project_id=OuterRef("pk")))
+    prepared = PreparedQuery(
+        lambda pk: Project.objects.filter(pk=pk).annotate(has_versions=has_versions), Project
+    )
+    empty = factories.project(owner, key="empty")
+    assert prepared.get(pk=project.pk).has_versions is True
+    assert prepared.get(pk=empty.pk).has_versions is False
