@@ -184,9 +184,8 @@ def batched():
 def _append(events: list[dict]) -> None:
     """Lock the head, chain the events after it and move it, inside the caller's transaction
     when there is one (no savepoint: an append that fails must fail the action it records)."""
-    postgresql = connection.vendor == "postgresql"
-    if postgresql and len(events) == 1:
-        _append_one_in_postgresql(events[0])
+    if connection.vendor == "postgresql":
+        _append_in_postgresql(events)
         return
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         head_sequence, head_hash, occurred_at = _locked_head(cursor)
@@ -212,17 +211,8 @@ def _append(events: list[dict]) -> None:
                 )
             )
             head_hash = digest
-        last = rows[-1][0]
-        if postgresql:
-            # All the rows as one JSON parameter: a statement of thousands of placeholders
-            # costs the client more to write out than the database takes to insert them.
-            items = [dict(zip(_COLUMN_NAMES, row, strict=True)) for row in rows]
-            for item in items:
-                item["occurred_at"] = occurred
-            cursor.execute(_INSERT_MANY_AND_MOVE_HEAD, [json.dumps(items), last, head_hash])
-        else:
-            cursor.executemany(f"{_INSERT_HEAD} {_ROW}", rows)
-            cursor.execute(_MOVE_HEAD, [last, head_hash])
+        cursor.executemany(f"{_INSERT_HEAD} {_ROW}", rows)
+        cursor.execute(_MOVE_HEAD, [rows[-1][0], head_hash])
 
 
 def _locked_head(cursor) -> tuple[int, str, datetime]:
@@ -243,26 +233,47 @@ def _locked_head(cursor) -> tuple[int, str, datetime]:
     return head[0], head[1], datetime.now(UTC)
 
 
-def _append_one_in_postgresql(event: dict) -> None:
-    """One event in one statement (one round trip; in autocommit, its own transaction): the
-    database locks the head, stamps the time, builds the payload around the sequence and time
-    it chose, hashes it and moves the head. The payload is the same canonical JSON Python
-    would write: its keys are sorted, `occurred_at` falls between the parts Python sends and
-    `sequence` is the last key."""
-    # Canonical JSON of the keys before and after "occurred_at", cut open where it goes.
+def _payload_parts(event: dict) -> tuple[str, str]:
+    """The canonical JSON of an event cut open where its time and sequence go: the keys are
+    sorted, `occurred_at` falls between the parts Python sends and `sequence` is the last key."""
     head = canonical_json({k: v for k, v in event.items() if k < "occurred_at"})
     tail = canonical_json({k: v for k, v in event.items() if k > "occurred_at"})
-    parameters = {
-        "before_time": head[:-1] + ',"occurred_at":"',
-        "between": '",' + tail[1:-1] + ',"sequence":',
-        **{k: event[k] for k in _EVENT_COLUMNS},
-    }
+    return head[:-1] + ',"occurred_at":"', '",' + tail[1:-1] + ',"sequence":'
+
+
+def _append_in_postgresql(events: list[dict]) -> None:
+    """The events in one statement (one round trip; in autocommit, its own transaction): the
+    database locks the head, stamps the time, builds each payload around the sequence and time
+    it chose, chains the hashes and moves the head. The payloads are the same canonical JSON
+    Python would write."""
+    if len(events) == 1:
+        before_time, between = _payload_parts(events[0])
+        statement = _APPEND_ONE
+        parameters = {
+            "before_time": before_time,
+            "between": between,
+            **{k: events[0][k] for k in _EVENT_COLUMNS},
+        }
+    else:
+        parts = [_payload_parts(event) for event in events]
+        statement = _APPEND_MANY
+        parameters = {
+            "before_time": [p[0] for p in parts],
+            "between": [p[1] for p in parts],
+            "count": len(events),
+            "rows": json.dumps(
+                [
+                    {"n": n, **{k: event[k] for k in _EVENT_COLUMNS}}
+                    for n, event in enumerate(events, start=1)
+                ]
+            ),
+        }
     with connection.cursor() as cursor:
-        cursor.execute(_APPEND_ONE, parameters)
+        cursor.execute(statement, parameters)
         if cursor.fetchone() is None:  # no head yet (first event, while migrating)
             with transaction.atomic(savepoint=False):
                 _locked_head(cursor)
-                cursor.execute(_APPEND_ONE, parameters)
+                cursor.execute(statement, parameters)
 
 
 # Only our own table names are interpolated into these statements; values are parameters.
@@ -278,19 +289,9 @@ _COLUMN_LIST = (
     "sequence, occurred_at, actor_id, actor_name, request_id, action, object_type, "
     "object_id, project_id, payload, prev_hash, hash"
 )
-_COLUMN_NAMES = tuple(_COLUMN_LIST.split(", "))
 _ROW = f"({', '.join(['%s'] * 12)})"
 _INSERT_HEAD = f"INSERT INTO {_EVENTS} ({_COLUMN_LIST}) VALUES"  # noqa: S608
 _MOVE_HEAD = f"UPDATE {_HEAD} SET sequence = %s, hash = %s WHERE id = 1"  # noqa: S608
-_INSERT_MANY_AND_MOVE_HEAD = f"""
-WITH appended AS (
-    INSERT INTO {_EVENTS} ({_COLUMN_LIST})
-    SELECT {_COLUMN_LIST} FROM json_to_recordset(%s::json) AS r(
-        sequence bigint, occurred_at timestamptz, actor_id bigint, actor_name text,
-        request_id text, action text, object_type text, object_id text, project_id bigint,
-        payload text, prev_hash text, hash text
-    )
-) {_MOVE_HEAD}"""  # noqa: S608 - only our table names
 _EVENT_COLUMNS = (
     "actor_id",
     "actor_name",
@@ -322,6 +323,44 @@ WITH head AS (
 UPDATE {_HEAD} SET sequence = appended.sequence, hash = appended.hash
 FROM appended WHERE {_HEAD}.id = 1
 RETURNING appended.sequence
+"""  # noqa: S608
+# Several events: the chain is computed row by row by a recursive query, each payload taken
+# from the arrays by its position; the other columns come as one JSON parameter.
+_PAYLOAD_N = (
+    "(%(before_time)s::text[])[c.n + 1] || s.text || (%(between)s::text[])[c.n + 1] "
+    "|| (c.sequence + 1)::text || '}'"
+)
+_APPEND_MANY = f"""
+WITH RECURSIVE head AS (
+    SELECT sequence, hash, clock_timestamp() AS occurred_at
+    FROM {_HEAD} WHERE id = 1 FOR UPDATE
+), stamp AS (
+    SELECT occurred_at,
+           to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'
+           AS text
+    FROM head
+), chain (n, sequence, prev_hash, payload, hash) AS (
+    SELECT 0, sequence, NULL::text, NULL::text, hash::text FROM head
+    UNION ALL
+    SELECT c.n + 1, c.sequence + 1, c.hash, ({_PAYLOAD_N})::text,
+           encode(sha256(convert_to(c.hash || {_PAYLOAD_N}, 'UTF8')), 'hex')
+    FROM chain c CROSS JOIN stamp s
+    WHERE c.n < %(count)s
+), appended AS (
+    INSERT INTO {_EVENTS} ({_COLUMN_LIST})
+    SELECT c.sequence, s.occurred_at, r.actor_id, r.actor_name, r.request_id, r.action,
+           r.object_type, r.object_id, r.project_id, c.payload, c.prev_hash, c.hash
+    FROM chain c CROSS JOIN stamp s
+    JOIN json_to_recordset(%(rows)s::json) AS r(
+        n int, actor_id bigint, actor_name text, request_id text, action text,
+        object_type text, object_id text, project_id bigint
+    ) ON r.n = c.n
+    RETURNING sequence, hash
+)
+UPDATE {_HEAD} SET sequence = last.sequence, hash = last.hash
+FROM (SELECT sequence, hash FROM appended ORDER BY sequence DESC LIMIT 1) AS last
+WHERE {_HEAD}.id = 1
+RETURNING last.sequence
 """  # noqa: S608
 
 
