@@ -114,7 +114,7 @@ class CpuMeter:
         self.server = self.backend_cpu() - self.start[1]
 
 
-def profile(label: str, fn, top: int = 18) -> None:
+def profile(label: str, fn, top: int = int(os.environ.get("PROFILE_TOP", "18"))) -> None:
     profiler = cProfile.Profile()
     profiler.enable()
     fn()
@@ -135,6 +135,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--password-checks", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--queries", action="store_true", help="print the SQL of one round with each time"
+    )
     args = parser.parse_args()
 
     url = os.environ["DATABASE_URL"]
@@ -339,6 +342,28 @@ def main() -> None:
         round_(spare.pop(0))
     queries_per_round = len(captured.captured_queries)
     audit_rows = AuditChainHead.objects.get(pk=1).sequence - head_before
+    if args.queries:
+        timed = []
+
+        def timer(execute, sql, params, many, context):
+            t0 = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                timed.append((time.perf_counter() - t0, sql))
+
+        spare = spare or [ready_version()]
+        with (
+            mock.patch("governance.transitions.confirm_password", no_password),
+            connection.execute_wrapper(timer),
+        ):
+            t0 = time.perf_counter()
+            round_(spare.pop(0))
+            wall = time.perf_counter() - t0
+        print(f"\n--- the queries of one round, {wall * 1e3:.1f} ms in all (ms, SQL) ---")
+        for seconds, sql in timed:
+            print(f"{seconds * 1e3:6.2f}  {' '.join(sql.split())[:160]}")
+        print(f"{sum(s for s, _ in timed) * 1e3:6.2f}  in {len(timed)} statements\n")
     queries_per_round = f"{queries_per_round} ({audit_rows} audit events appended)"
     print(
         f"request→sign→sign→apply round, password checks excluded "
