@@ -24,6 +24,7 @@ a definition without them gets the defaults of :func:`monitoring_settings` and n
 """
 
 import copy
+from typing import Any
 
 from governance.monitoring import fairness_drift
 from governance.monitoring.drift import DEFAULT_DECAY_THRESHOLDS, DEFAULT_DRIFT_THRESHOLDS
@@ -41,7 +42,7 @@ EVIDENCE_CHECKS = (
 )
 SIGNING_ROLES = (Role.REVIEWER, Role.COMPLIANCE_OFFICER)
 BREACH_ACTIONS = ("notify", "suspend", "retraining_ticket")
-DEFAULT_MONITORING = {
+DEFAULT_MONITORING: dict[str, Any] = {
     "data_drift": DEFAULT_DRIFT_THRESHOLDS,
     "performance": DEFAULT_DECAY_THRESHOLDS,
     # Subgroup metric values against the validated fairness audit's (fairness_drift.py).

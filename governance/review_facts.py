@@ -25,7 +25,7 @@ GATE_LABELS = {
 }
 
 # 21 CFR 11.50(a)(3): the signed record states what the signature means.
-MEANING_WORDS = {
+MEANING_WORDS: dict[str, str] = {
     SignatureMeaning.APPROVED: "I have reviewed the evidence shown and approve moving "
     "{version} from {source} to {target}.",
     SignatureMeaning.REJECTED: "I have reviewed the evidence shown and reject moving "

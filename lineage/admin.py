@@ -55,7 +55,7 @@ class ReceivedEventAdmin(admin.ModelAdmin):
     search_fields = ["run_uuid", "run__name"]
     date_hierarchy = "event_time"
     list_select_related = ["run__project", "received_by"]
-    fields = [
+    fields = readonly_fields = (
         "event_type",
         "event_time",
         "run_uuid",
@@ -63,8 +63,7 @@ class ReceivedEventAdmin(admin.ModelAdmin):
         "received_by",
         "received_at",
         "payload_json",
-    ]
-    readonly_fields = fields
+    )
 
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user, ProjectRight.VIEW)

@@ -31,11 +31,12 @@ transaction is rolled back and `ingest` runs the batch again, when it finds the 
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q, Value
+from django.db.models import Exists, ManyToManyField, Model, OuterRef, Q, Value
 from django.utils import timezone
 
 from lineage import recording
@@ -128,12 +129,18 @@ class _RunState:
     # What the run is linked to, by record identity (existing records by pk, new by object).
     linked: dict[str, set] = field(default_factory=lambda: {f: set() for f in LINK_FIELDS})
 
+    @property
+    def run_uuid(self) -> uuid.UUID:
+        # Every run a batch plans or loads is one an OpenLineage runId names.
+        assert self.run.external_id is not None
+        return self.run.external_id
+
 
 @dataclass
 class _Change:
     """A change planned now and recorded once every record has its id."""
 
-    record: object
+    record: Model
     kind: str
     reason: str = ""
     values: dict = field(default_factory=dict)
@@ -161,7 +168,8 @@ class Batch:
         self.actor = actor
         self.events = events
         self.now = timezone.now()
-        self.results: list[dict] = []
+        # An answer, or for a planned event a function giving it once the run has its id.
+        self.results: list[dict | Callable[[], dict]] = []
         self.projects: dict[str, Project] = {}
         self.states: dict[uuid.UUID, _RunState] = {}
         self.new_runs: list[_RunState] = []
@@ -173,7 +181,7 @@ class Batch:
         self.new_versions: list[DatasetVersion] = []
         self.code_versions: dict[tuple, CodeVersion] = {}
         self.new_code_versions: list[CodeVersion] = []
-        self.edges: list[tuple[object, object, str, int]] = []
+        self.edges: list[tuple[Model, Model, str, int]] = []
         self.received: list[ReceivedEvent] = []
         self.changes: list[_Change] = []
 
@@ -277,8 +285,14 @@ class Batch:
                 project_id__in={self.projects[e.namespace].pk for e in events if e.code},
                 commit_sha__in=commits,
             ):
-                key = (code.project_id, code.repository_url, code.commit_sha, code.path, code.dirty)
-                self.code_versions[key] = code
+                code_key = (
+                    code.project_id,
+                    code.repository_url,
+                    code.commit_sha,
+                    code.path,
+                    code.dirty,
+                )
+                self.code_versions[code_key] = code
 
     def _load_links(self) -> None:
         """The links of the existing runs (one query over the three link tables): new links
@@ -289,10 +303,9 @@ class Batch:
             return
         tables = []
         for name in LINK_FIELDS:
-            m2m = Run._meta.get_field(name)
-            source, target = m2m.m2m_field_name(), m2m.m2m_reverse_field_name()
+            through, source, target = _link_table(name)
             tables.append(
-                m2m.remote_field.through.objects.filter(**{f"{source}_id__in": existing})
+                through._default_manager.filter(**{f"{source}_id__in": existing})
                 .annotate(link=Value(name))
                 .values_list("link", "pk", f"{source}_id", f"{target}_id")
             )
@@ -348,7 +361,7 @@ class Batch:
         else:
             run = state.run
             before_links = _copy(state.links)
-            fields = dict(times)
+            fields: dict[str, object] = dict(times)
             # A START or RUNNING that arrives after the run ended does not reopen it.
             if status and not (status == RunStatus.RUNNING and run.status in TERMINAL):
                 fields["status"] = status
@@ -384,6 +397,7 @@ class Batch:
         self.received.append(received)
         self.changes.append(_Change(received, "+", reason, summary={"event": event}))
         answer = self.results[event.index]
+        assert isinstance(answer, dict)  # _skip_duplicates left this event's answer
         answer["result"] = result
         self.results[event.index] = lambda: {**answer, "run": run.pk}
 
@@ -392,7 +406,7 @@ class Batch:
 
     def _new_run(self, run: Run, parent: _RunState | None) -> _RunState:
         state = _RunState(run=run, new=True, parent=parent)
-        self.states[run.external_id] = state
+        self.states[state.run_uuid] = state
         self.new_runs.append(state)
         return state
 
@@ -517,7 +531,7 @@ class Batch:
         # unique keys), so that two such requests wait for each other instead of deadlocking.
         self.new_datasets.sort(key=lambda d: (d.project.pk, d.name))
         self.new_code_versions.sort(key=lambda c: (c.project.pk, c.repository_url, c.commit_sha))
-        self.new_runs.sort(key=lambda s: s.run.external_id)
+        self.new_runs.sort(key=lambda s: s.run_uuid)
         self.received.sort(key=lambda r: (r.run_uuid, r.event_type, r.event_time))
         Dataset.objects.bulk_create(self.new_datasets)
         DatasetVersion.objects.bulk_create(self.new_versions)
@@ -546,8 +560,11 @@ class Batch:
         write_history([self._record_change(c) for c in self.changes], actor=self.actor)
 
     def _write_graph(self) -> None:
-        records = [s.run for s in self.new_runs]
-        records += self.new_versions + self.new_code_versions
+        records: list[Run | DatasetVersion | CodeVersion] = [
+            *(s.run for s in self.new_runs),
+            *self.new_versions,
+            *self.new_code_versions,
+        ]
         nodes = {
             (recording.node_kind(r), r.pk): recording.new_node(r, project=r.project)
             for r in records
@@ -566,7 +583,7 @@ class Batch:
                 query |= Q(kind=kind, object_id__in=[pk for k, pk in missing if k == kind])
             for node in Node.objects.filter(query):
                 nodes[(node.kind, node.object_id)] = node
-        planned = {}
+        planned: dict[tuple[int, int, str], tuple[Node, Node, int, Model, Model]] = {}
         for cause, effect, kind, index in self.edges:
             src = nodes[(recording.node_kind(cause), cause.pk)]
             dst = nodes[(recording.node_kind(effect), effect.pk)]
@@ -604,9 +621,7 @@ class Batch:
 
     def _write_links(self) -> None:
         for name in ("input_datasets", "output_datasets"):
-            m2m = Run._meta.get_field(name)
-            through = m2m.remote_field.through
-            source, target = m2m.m2m_field_name(), m2m.m2m_reverse_field_name()
+            through, source, target = _link_table(name)
             new = [
                 (state.run, link)
                 for state in self.states.values()
@@ -616,7 +631,7 @@ class Batch:
             rows = [
                 through(**{f"{source}_id": run.pk, f"{target}_id": link.key}) for run, link in new
             ]
-            through.objects.bulk_create(rows)
+            through._default_manager.bulk_create(rows)
             for (_, link), row in zip(new, rows, strict=True):
                 link.through_id = row.pk
 
@@ -627,6 +642,7 @@ class Batch:
         if change.summary is not None:
             event = change.summary["event"]
             received = change.record
+            assert isinstance(received, ReceivedEvent)
             summary = {
                 "run_uuid": str(received.run_uuid),
                 "event_type": received.event_type,
@@ -644,6 +660,13 @@ class Batch:
             m2m_before=_keys(change.links_before),
             summary=summary,
         )
+
+
+def _link_table(name: str) -> tuple[type[Model], str, str]:
+    """The table behind one of a run's link fields, and its run and target columns."""
+    m2m = Run._meta.get_field(name)
+    assert isinstance(m2m, ManyToManyField) and m2m.remote_field.through is not None
+    return m2m.remote_field.through, m2m.m2m_field_name(), m2m.m2m_reverse_field_name()
 
 
 def _copy(links: dict[str, list[_Link]]) -> dict[str, list[_Link]]:

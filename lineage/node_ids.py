@@ -20,14 +20,14 @@ from dataclasses import dataclass
 
 from lineage.choices import NodeKind
 
-NODE_TYPES = {
+NODE_TYPES: dict[str, str] = {
     NodeKind.DATASET_VERSION: "DATASET",
     NodeKind.MODEL_VERSION: "MODEL",
     NodeKind.RUN: "RUN",
     NodeKind.CODE_VERSION: "CODE",
 }
 
-_PREFIX = {NodeKind.CODE_VERSION: "code"}
+_PREFIX: dict[str, str] = {NodeKind.CODE_VERSION: "code"}
 _NAME = r"[a-z0-9][a-z0-9-]{1,62}"
 _NAMED = re.compile(rf"^(dataset|model|job):({_NAME}):({_NAME})(?:#([1-9][0-9]{{0,9}}))?$")
 _SHORT_MODEL = re.compile(rf"^model:({_NAME}):([1-9][0-9]{{0,9}})$")

@@ -270,13 +270,15 @@ def _dataset(ol_dataset: dict) -> DatasetRef:
 def parse(event: dict, index: int) -> ParsedEvent:
     """What a valid event says, in Stagegate's terms (IngestionError for facets we need
     more of than the specification asks)."""
+    event_time = parse_time(event["eventTime"])
+    assert event_time is not None  # validate() refuses an event without a valid eventTime
     try:
         return ParsedEvent(
             index=index,
             payload=event,
             run_uuid=uuid.UUID(event["run"]["runId"]),
             event_type=event.get("eventType", "OTHER"),
-            event_time=parse_time(event["eventTime"]),
+            event_time=event_time,
             namespace=event["job"]["namespace"],
             job_name=event["job"]["name"],
             parent=_parent(event),

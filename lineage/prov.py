@@ -7,7 +7,7 @@ what a run wrote `wasGeneratedBy` it, an entity made from another `wasDerivedFro
 `wasAssociatedWith` the person who recorded it, and a child run `wasInformedBy` its parent.
 """
 
-from prov.model import PROV_LABEL, ProvDocument
+from prov.model import PROV_LABEL, ProvDocument, QualifiedName
 
 from lineage.choices import NodeKind
 from lineage.graph import Subgraph
@@ -28,7 +28,7 @@ def build(subgraph: Subgraph) -> ProvDocument:
     kinds = {}
     for node in subgraph.nodes:
         kinds[node.id] = node.kind
-        attributes = {
+        attributes: dict[QualifiedName | str, str] = {
             PROV_LABEL: node.label,
             "stagegate:kind": node.kind,
             "stagegate:nodeId": node.ref,
@@ -63,4 +63,6 @@ def build(subgraph: Subgraph) -> ProvDocument:
 
 def document(subgraph: Subgraph) -> str:
     """The subgraph as PROV-JSON text."""
-    return build(subgraph).serialize(format="json")
+    text = build(subgraph).serialize(format="json")
+    assert text is not None  # without a destination, serialize() returns the text
+    return text

@@ -11,7 +11,7 @@ from lineage import node_ids
 from lineage.choices import EdgeKind, NodeKind
 from lineage.models import Edge, Node
 
-_KIND_OF_MODEL = {
+_KIND_OF_MODEL: dict[str, str] = {
     "registry.datasetversion": NodeKind.DATASET_VERSION,
     "registry.modelversion": NodeKind.MODEL_VERSION,
     "registry.evaluation": NodeKind.EVALUATION,
@@ -191,11 +191,11 @@ def _components(edges) -> dict[int, int]:
         if root in component:
             continue
         component[root] = root
-        stack = [root]
-        while stack:
-            node = stack.pop()
+        pending = [root]
+        while pending:
+            node = pending.pop()
             for parent in backward.get(node, ()):
                 if parent not in component:
                     component[parent] = root
-                    stack.append(parent)
+                    pending.append(parent)
     return component

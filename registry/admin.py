@@ -103,8 +103,7 @@ class ImmutableAdmin(ScopedAdmin):
 class RiskInline(admin.TabularInline):
     model = RiskItem
     extra = 0
-    fields = ["description", "likelihood", "impact", "status"]
-    readonly_fields = fields
+    fields = readonly_fields = ("description", "likelihood", "impact", "status")
     can_delete = False
     show_change_link = True
 

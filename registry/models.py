@@ -431,6 +431,6 @@ class AccessChange(models.Model):
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
-        where = f" on {self.project.key}" if self.project_id else ""
+        where = f" on {self.project.key}" if self.project is not None else ""
         what = f" {self.right}" if self.right else ""
         return f"{self.get_action_display()}{what}: {self.target_name}{where} by {self.actor_name}"

@@ -1,6 +1,9 @@
 """`/api/v1/monitoring/...`: reference data, production batches (202, checked in a task),
 the retraining tickets breaches open, and `/api/v1/change-control-plans/`."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -147,8 +150,10 @@ class ReferenceBinsSerializer(serializers.Serializer):
 class _UploadViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     parser_classes = [MultiPartParser, FormParser]
     filterset_fields = ["model_version"]
-    model = None
-    action_function = None
+    # Set by each subclass: a model whose manager has visible_to(), and the action that
+    # records an upload (model_version, file, *, actor) -> record.
+    model: Any
+    action_function: Callable[..., Any]
 
     def get_queryset(self):
         return self.model.objects.visible_to(self.request.user, ProjectRight.VIEW).select_related(
@@ -254,7 +259,9 @@ class ChangeControlPlanSerializer(serializers.ModelSerializer):
     still matches what was signed; `approved_by_name`, `approved_at` and `record_sha256` are
     the approving signature's."""
 
-    project = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    project: "serializers.SlugRelatedField[Project]" = serializers.SlugRelatedField(
+        slug_field="key", read_only=True
+    )
     current_record_sha256 = serializers.SerializerMethodField()
     signatures = serializers.SerializerMethodField()
     approved_by_name = serializers.SerializerMethodField()
@@ -290,7 +297,10 @@ class ChangeControlPlanSerializer(serializers.ModelSerializer):
     @extend_schema_field(SignatureSerializer(many=True))
     def get_signatures(self, plan) -> list[dict]:
         context = {**self.context, "current_sha": self.get_current_record_sha256(plan)}
-        return SignatureSerializer(plan.signatures.all(), many=True, context=context).data
+        # many=True makes a list serializer, whose data is a list; the stubs cannot tell.
+        return SignatureSerializer(  # type: ignore[return-value]
+            plan.signatures.all(), many=True, context=context
+        ).data
 
     def get_approved_by_name(self, plan) -> str:
         return plan.approval.printed_name if plan.approval else ""

@@ -9,6 +9,7 @@ from governance.choices import SignatureMeaning
 from governance.models import AuditEvent, LifecyclePolicy, Signature, TransitionRequest
 from governance.signing import digest, request_record
 from registry.choices import Stage
+from registry.models import ModelVersion
 
 
 class SignatureSerializer(serializers.ModelSerializer):
@@ -40,7 +41,9 @@ class SignatureSerializer(serializers.ModelSerializer):
 
 
 class TransitionRequestSerializer(serializers.ModelSerializer):
-    model_version = serializers.PrimaryKeyRelatedField(read_only=True)
+    model_version: "serializers.PrimaryKeyRelatedField[ModelVersion]" = (
+        serializers.PrimaryKeyRelatedField(read_only=True)
+    )
     project = serializers.CharField(source="model_version.registered_model.project.key")
     model = serializers.CharField(source="model_version.registered_model.name")
     version = serializers.IntegerField(source="model_version.version")
@@ -80,7 +83,10 @@ class TransitionRequestSerializer(serializers.ModelSerializer):
 
     def get_signatures(self, request) -> list[dict]:
         context = {**self.context, "current_sha": self.get_current_record_sha256(request)}
-        return SignatureSerializer(request.signatures.all(), many=True, context=context).data
+        # many=True makes a list serializer, whose data is a list; the stubs cannot tell.
+        return SignatureSerializer(  # type: ignore[return-value]
+            request.signatures.all(), many=True, context=context
+        ).data
 
 
 class TransitionCreateSerializer(serializers.Serializer):

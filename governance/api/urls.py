@@ -4,7 +4,7 @@ from rest_framework.routers import SimpleRouter
 from governance.api import fairness, monitoring, views
 from governance.exports.views import DocumentExportViewSet
 
-router = SimpleRouter(trailing_slash="/?")
+router = SimpleRouter(trailing_slash=True)
 router.register("transition-requests", views.TransitionRequestViewSet, basename="transitionrequest")
 router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
 router.register("policies", views.PolicyViewSet, basename="policy")

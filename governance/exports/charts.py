@@ -125,18 +125,19 @@ def audit_view(audit: dict) -> dict:
             "charts": [],
         }
     groups = tabulate(result.get("groups"))
-    numeric = []
+    charts = []
     if groups:
         numeric = [
             c
             for i, c in enumerate(groups["columns"])
             if i > 0 and any(_is_number(row[i]) for row in groups["rows"])
         ][:MAX_CHARTS]
+        charts = [mark_safe(bar_chart(groups, c)) for c in numeric]  # noqa: S308 - escaped
     other = {k: v for k, v in result.items() if k not in ("groups", "rules")}
     return {
         **audit,
         "groups": groups,
         "rules": tabulate(result.get("rules")),
         "summary": tabulate(other) if other else None,
-        "charts": [mark_safe(bar_chart(groups, c)) for c in numeric],  # noqa: S308 - escaped
+        "charts": charts,
     }

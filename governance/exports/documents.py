@@ -235,7 +235,7 @@ def dossier_record(version: ModelVersion, meta: DocumentMeta, *, head: dict) -> 
 
     node = Node.objects.filter(kind=NodeKind.MODEL_VERSION, object_id=version.pk).first()
     graph = lineage_diagram.upstream(node) if node else {"nodes": [], "edges": []}
-    upstream_ids = {kind: [] for kind in NodeKind.values}
+    upstream_ids: dict[str, list[int]] = {kind: [] for kind in NodeKind.values}
     for n in graph["nodes"]:
         upstream_ids[n["kind"]].append(n["object_id"])
 
@@ -500,7 +500,7 @@ def _dossier_from_subject(subject: dict, meta: DocumentMeta, *, head: dict) -> d
     return dossier_record(ModelVersion.objects.get(pk=subject["model_version"]), meta, head=head)
 
 
-KINDS = {
+KINDS: dict[str, DocumentKind] = {
     ExportKind.DOSSIER: DocumentKind("pdf/dossier.html", _dossier_from_subject, dossier_context),
     ExportKind.AUDIT_TRAIL: DocumentKind(
         "pdf/audit_trail.html", audit_trail_record, audit_trail_context

@@ -29,7 +29,7 @@ def engine() -> Engine:
     global _engine
     if _engine is None:
         _engine = Engine(
-            dirs=[settings.BASE_DIR / "templates"],
+            dirs=[str(settings.BASE_DIR / "templates")],
             builtins=["governance.exports.pdf_filters"],
             autoescape=True,
         )

@@ -5,6 +5,7 @@ from rest_framework.reverse import reverse
 
 from governance.choices import ExportKind
 from governance.models import DocumentExport
+from registry.models import Project
 
 
 class ExportRequestSerializer(serializers.Serializer):
@@ -17,7 +18,9 @@ class ExportRequestSerializer(serializers.Serializer):
 
 class DocumentExportSerializer(serializers.ModelSerializer):
     document_id = serializers.CharField(read_only=True)
-    project = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    project: "serializers.SlugRelatedField[Project]" = serializers.SlugRelatedField(
+        slug_field="key", read_only=True
+    )
     download_url = serializers.SerializerMethodField()
     verify_url = serializers.SerializerMethodField()
 

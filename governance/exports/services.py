@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -212,7 +213,7 @@ def verify_export(export: DocumentExport) -> FileCheck:
         raise Conflict(
             f"{export.document_id} is {export.status}; only a finished export has a file"
         )
-    base = {
+    base: dict[str, Any] = {
         "export": export.pk,
         "document_id": export.document_id,
         "sha256_recorded": export.sha256,

@@ -21,6 +21,7 @@ from django.db import transaction
 from config.request_context import current
 from governance import audit_chain
 from governance.choices import AuditAction
+from governance.fairness.engine import Task
 from governance.fairness.rules import decisions_from_scores, run_audit
 from governance.models import AuditStatus, FairnessAudit
 from governance.policies import policy_for
@@ -32,6 +33,12 @@ from registry.models import Dataset, DatasetVersion, Evaluation
 from registry.record_checks import require_same_project
 
 MAX_CATEGORIES = 50
+# The engine's name for each task type of a registered model.
+ENGINE_TASK: dict[str, Task] = {
+    TaskType.BINARY: "binary",
+    TaskType.MULTICLASS: "multiclass",
+    TaskType.REGRESSION: "regression",
+}
 MEDIA_URI_PREFIX = "media:"
 recording.register_node_kind("governance.fairnessaudit", NodeKind.FAIRNESS_AUDIT)
 
@@ -345,11 +352,7 @@ def run(audit_id: int) -> FairnessAudit:
         with audit.predictions.open("rb") as handle:
             frame = read_table(handle.read())
         _set_progress(audit, progress=40)
-        task = {
-            TaskType.BINARY: "binary",
-            TaskType.MULTICLASS: "multiclass",
-            TaskType.REGRESSION: "regression",
-        }[audit.model_version.registered_model.task_type]
+        task = ENGINE_TASK[audit.model_version.registered_model.task_type]
         y_score = frame["y_score"].to_numpy() if "y_score" in frame.columns else None
         if "y_pred" in frame.columns:
             y_pred = frame["y_pred"].to_numpy()

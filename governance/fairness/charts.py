@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 from xml.sax.saxutils import escape, quoteattr
 
 BAR_COLOUR = "#4c78a8"
@@ -19,7 +19,7 @@ TEXT_COLOUR = "#222222"
 FONT = "font-family='Helvetica, Arial, sans-serif' font-size='12'"
 
 
-def _finite(value: float | None) -> bool:
+def _finite(value: float | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(value)
 
 

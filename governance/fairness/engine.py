@@ -45,7 +45,9 @@ data, and in bootstrap on the same resampled rows, so it is slow but consistent 
 
 from __future__ import annotations
 
+import functools
 import numbers
+import operator
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -62,6 +64,7 @@ MetricArg = str | Callable[..., Any]
 METHODS: tuple[str, ...] = ("between_groups", "to_overall")
 EMPTY_GROUP_REASON = "no rows in group"
 NAN_REASON = "metric returned no value for group"
+CI_NOT_COMPUTED = "Confidence intervals need compute_frame(n_boot=..., ci_quantiles=...)"
 
 # Confusion-matrix rates: base name -> (numerator, denominator, reason when denominator is 0).
 _RATES: dict[str, tuple[str, str, str]] = {
@@ -200,7 +203,7 @@ class FrameResult:
         with warnings.catch_warnings():
             # A cell that is NaN in every replicate (empty intersection) is NaN, as in Fairlearn.
             warnings.simplefilter("ignore", RuntimeWarning)
-            qs = np.nanquantile(reps, q=self.ci_quantiles, axis=0)
+            qs = np.nanquantile(reps, q=self.ci_levels(), axis=0)
         index = self.index[self.ci_rows]
         return [pd.DataFrame(q, index=index, columns=self.metrics) for q in qs]
 
@@ -232,14 +235,18 @@ class FrameResult:
 
     def _replicates(self) -> tuple[np.ndarray, np.ndarray]:
         if self.by_group_replicates is None or self.overall_replicates is None:
-            raise ValueError(
-                "Confidence intervals need compute_frame(n_boot=..., ci_quantiles=...)"
-            )
+            raise ValueError(CI_NOT_COMPUTED)
         return self.by_group_replicates, self.overall_replicates
+
+    def ci_levels(self) -> list[float]:
+        """The bootstrap quantiles; only a frame computed with them has them."""
+        if self.ci_quantiles is None:
+            raise ValueError(CI_NOT_COMPUTED)
+        return self.ci_quantiles
 
     def _quantiles(self, samples: np.ndarray) -> list[pd.Series]:
         # np.quantile, not nanquantile: Fairlearn uses it for every Series-valued statistic.
-        return [self._series(q) for q in np.quantile(samples, q=self.ci_quantiles, axis=0)]
+        return [self._series(q) for q in np.quantile(samples, q=self.ci_levels(), axis=0)]
 
 
 def _nanreduce(func: Callable[..., np.ndarray], values: np.ndarray) -> np.ndarray:
@@ -350,7 +357,7 @@ def _named_metrics(
         metrics = [metrics]
     if isinstance(metrics, Mapping):
         return list(metrics.items())
-    named = []
+    named: list[tuple[str, MetricArg]] = []
     for item in metrics:
         if isinstance(item, str):
             named.append((item, item))
@@ -396,7 +403,7 @@ def _resolve_named(
     if target == "count":
         return [_MetricSpec(name, "count", target)]
     if target == "mean_score" or (task == "regression" and target in _MEANS):
-        kind = "rmse" if target == "root_mean_squared_error" else "mean"
+        kind: Literal["rmse", "mean"] = "rmse" if target == "root_mean_squared_error" else "mean"
         return [_MetricSpec(name, kind, target)]
     if target == "roc_auc":
         if task != "binary":
@@ -542,9 +549,11 @@ def _raw_stats(data: _Data, ix: np.ndarray | None, needed: set[str]) -> _Raw:
 
 
 def _stack(raws: list[_Raw]) -> _Raw:
+    # Every raw of one computation has a confusion matrix, or none has (regression).
+    confusions = [r.confusion for r in raws if r.confusion is not None]
     return _Raw(
         np.stack([r.counts for r in raws]),
-        None if raws[0].confusion is None else np.stack([r.confusion for r in raws]),
+        np.stack(confusions) if confusions else None,
         {name: np.stack([r.sums[name] for r in raws]) for name in raws[0].sums},
         {name: np.stack([r.overall_means[name] for r in raws]) for name in raws[0].overall_means},
     )
@@ -566,7 +575,7 @@ def _ovr_terms(confusion: np.ndarray, class_index: int) -> dict[str, np.ndarray]
 
 
 def _evaluate_sum(expression: str, terms: dict[str, np.ndarray]) -> np.ndarray:
-    return sum(terms[part] for part in expression.split("+"))
+    return functools.reduce(operator.add, (terms[part] for part in expression.split("+")))
 
 
 def _native_column(
@@ -700,7 +709,7 @@ def _ci_rows(data: _Data, counts: np.ndarray) -> np.ndarray:
     """
     index = data.index
     if not isinstance(index, pd.MultiIndex):
-        return (counts > 0).any(axis=0)
+        return np.asarray((counts > 0).any(axis=0))
     shape = tuple(len(level) for level in index.levels)
     cells = counts.reshape((counts.shape[0], *shape)) > 0
     present = np.ones(cells.shape, dtype=bool)
@@ -708,7 +717,7 @@ def _ci_rows(data: _Data, counts: np.ndarray) -> np.ndarray:
         others = tuple(a + 1 for a in range(len(shape)) if a != axis)
         observed = cells.any(axis=others)
         present &= np.expand_dims(observed, others)
-    return present.reshape(counts.shape[0], -1).any(axis=0)
+    return np.asarray(present.reshape(counts.shape[0], -1).any(axis=0))
 
 
 def compute_frame(

@@ -118,9 +118,7 @@ def normalize_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 0:
         raise ValueError("min_group_size must be a non-negative integer")
     n_boot = config.get("n_boot")
-    quantiles = config.get("ci_quantiles")
-    if n_boot is not None and not quantiles:
-        quantiles = list(DEFAULT_CI_QUANTILES)
+    quantiles = config.get("ci_quantiles") or list(DEFAULT_CI_QUANTILES)
     return {
         "sensitive_features": [list(s) for s in sets],
         "metrics": metrics,
@@ -296,7 +294,7 @@ def _group_intervals(frame: FrameResult) -> np.ndarray | None:
     """Quantiles per (quantile, group, metric) on the full group axis, NaN where absent."""
     if frame.n_boot is None:
         return None
-    full = np.full((len(frame.ci_quantiles), len(frame.index), len(frame.metrics)), np.nan)
+    full = np.full((len(frame.ci_levels()), len(frame.index), len(frame.metrics)), np.nan)
     full[:, frame.ci_rows, :] = np.stack([q.to_numpy() for q in frame.by_group_ci])
     return full
 
@@ -408,7 +406,9 @@ def _inputs(ctx: _Context, j: int, against: str) -> _Inputs:
     values = frame.values[:, j].copy()
     overall = np.asarray(frame.overall_values[j], dtype=np.float64)
     reps = None if frame.by_group_replicates is None else frame.by_group_replicates[:, :, j].copy()
-    reps_overall = None if reps is None else frame.overall_replicates[:, j].copy()
+    reps_overall = (
+        None if frame.overall_replicates is None else frame.overall_replicates[:, j].copy()
+    )
     if ref is not None:
         usable = compared[ref]
         compared = compared.copy()
@@ -430,14 +430,14 @@ def _compute_disparity(ctx: _Context, metric: str, kind: str, against: str) -> _
         data.values, data.overall, data.compared, data.ref, kind, against
     )
     ci = None
-    if data.reps is not None:
+    if data.reps is not None and data.reps_overall is not None:
         samples, _ = _statistic(
             data.reps, data.reps_overall, data.compared, data.ref, kind, against
         )
         with warnings.catch_warnings():
             # Replicates lacking a compared group or the reference give NaN and are skipped.
             warnings.simplefilter("ignore", RuntimeWarning)
-            ci = [_number(q) for q in np.nanquantile(samples, ctx.frame.ci_quantiles)]
+            ci = [_number(q) for q in np.nanquantile(samples, ctx.frame.ci_levels())]
     masked = np.where(data.compared, data.values, np.nan)
     overall = float(data.overall)
     low, high = _driving_pair(ctx, masked, contributions, overall, against, kind, data.values)
@@ -466,7 +466,9 @@ def _driving_pair(
     if against == "overall":
         second = ("overall", overall)
     else:
-        second = (f"{ctx.labels[ctx.reference]} (reference)", float(values[ctx.reference]))
+        reference = ctx.reference
+        assert reference is not None  # _insufficient_reason refuses the rule without one
+        second = (f"{ctx.labels[reference]} (reference)", float(values[reference]))
     return (first, second) if first[1] <= second[1] else (second, first)
 
 
@@ -540,7 +542,9 @@ def _evaluate_rule(ctx: _Context, rule: Mapping[str, Any]) -> dict[str, Any]:
     verdict.update(value=result.value, ci=result.ci)
     verdict.update(low=_pair_json(result.low), high=_pair_json(result.high))
     passed, bound_text = _check_bounds(result.value, rule["min"], rule["max"])
-    comparison = _comparison_text(rule, result, passed)
+    if result.low is None or result.high is None:  # only a NaN value has no driving pair
+        raise ValueError(f"No driving pair for {rule['name']}")
+    comparison = _comparison_text(rule, result.value, result.low, result.high, passed)
     return _finish(verdict, ctx, PASS if passed else FAIL, f"{comparison}, {bound_text}", rule)
 
 
@@ -600,17 +604,25 @@ def _check_bounds(value: float, low: float | None, high: float | None) -> tuple[
         return True, f"within [{_fmt_bound(low)}, {_fmt_bound(high)}]"
     if low is not None:
         return True, f"at or above {_fmt_bound(low)}"
+    if high is None:  # normalize_rule refuses a rule with neither bound
+        raise ValueError("A rule needs a min or a max bound")
     return True, f"at or below {_fmt_bound(high)}"
 
 
-def _comparison_text(rule: Mapping[str, Any], result: _Disparity, passed: bool) -> str:
+def _comparison_text(
+    rule: Mapping[str, Any],
+    disparity: float,
+    low: tuple[str, float],
+    high: tuple[str, float],
+    passed: bool,
+) -> str:
     label = metric_label(rule["metric"])
-    (low_name, low_value), (high_name, high_value) = result.low, result.high
+    (low_name, low_value), (high_name, high_value) = low, high
     low_text = "overall" if low_name == "overall" else f"for {low_name}"
     high_text = "overall" if high_name == "overall" else f"for {high_name}"
     bounds = [b for b in (rule["min"], rule["max"]) if b is not None]
-    nearest = min(bounds, key=lambda b: abs(b - result.value))
-    value = _fmt(result.value) if passed else _fmt(result.value, avoid=nearest)
+    nearest = min(bounds, key=lambda b: abs(b - disparity))
+    value = _fmt(disparity) if passed else _fmt(disparity, avoid=nearest)
     return (
         f"{label} {low_text} is {_fmt(low_value)} against {_fmt(high_value)} {high_text}: "
         f"{rule['kind']} {value}"

@@ -16,6 +16,7 @@ import io
 import json
 import logging
 from datetime import UTC, datetime
+from typing import Literal
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -28,7 +29,8 @@ from django.db import transaction
 from config.request_context import current
 from governance import audit_chain
 from governance.choices import AuditAction, RequestStatus
-from governance.fairness.audits import build_config, fairness_settings, read_table
+from governance.fairness.audits import ENGINE_TASK, build_config, fairness_settings, read_table
+from governance.fairness.engine import Task
 from governance.fairness.rules import decisions_from_scores, run_audit
 from governance.models import (
     AuditStatus,
@@ -261,12 +263,12 @@ def _progress(report, **fields) -> None:
     MonitoringReport.objects.filter(pk=report.pk).update(**fields)
 
 
-def _task(model_version) -> str:
-    return {
-        TaskType.BINARY: "binary",
-        TaskType.MULTICLASS: "multiclass",
-        TaskType.REGRESSION: "regression",
-    }[model_version.registered_model.task_type]
+def _task(model_version) -> Task:
+    return ENGINE_TASK[model_version.registered_model.task_type]
+
+
+def _performance_task(model_version) -> Literal["classification", "regression"]:
+    return "regression" if _task(model_version) == "regression" else "classification"
 
 
 def _prediction_column(reference: pd.DataFrame, batch: pd.DataFrame) -> str | None:
@@ -291,13 +293,12 @@ def _performance(report, batch: pd.DataFrame, thresholds: dict) -> dict | None:
     if not criteria:
         return None
     evaluation = validated_on(report.model_version)
-    task = "regression" if _task(report.model_version) == "regression" else "classification"
     result = drift.performance_decay(
         evaluation.metrics,
         batch["y_true"].to_numpy(),
         batch["y_pred"].to_numpy(),
         criteria=criteria,
-        task=task,
+        task=_performance_task(report.model_version),
         y_score=batch["y_score"].to_numpy() if "y_score" in batch.columns else None,
         thresholds=thresholds,
     )
@@ -321,7 +322,8 @@ def validated_audit(report) -> tuple[FairnessAudit | None, dict | None]:
     for request_id, to_stage, gates in applied:
         for gate in gates:
             audit_id = (gate.get("evidence") or {}).get("fairness_audit")
-            if gate.get("name") != "fairness_audit_passed" or not gate.get("passed"):
+            passed = gate.get("name") == "fairness_audit_passed" and gate.get("passed")
+            if not passed or audit_id is None:
                 continue
             audit = FairnessAudit.objects.filter(pk=audit_id, status=AuditStatus.DONE).first()
             if audit is not None:
@@ -418,6 +420,7 @@ def _fairness(report, batch: pd.DataFrame, thresholds: dict) -> dict | None:
             "the policy's rules were applied to the batch",
             **result,
         }
+    assert audit.result is not None  # validated_audit finds done audits only
     compared = fairness_drift.compare(audit.result, result, thresholds.get("fairness"))
     # The validated audit passed every rule, so a rule failing on the batch is a change too.
     rules_level = "breach" if summary.get("fail") else "ok"
@@ -445,13 +448,12 @@ def _summary_performance(report, checked: dict, thresholds: dict) -> dict | None
                 "binary",
             ):
                 values.pop(criterion["metric"], None)
-    task = "regression" if _task(report.model_version) == "regression" else "classification"
     return drift.performance_from_values(
         validated_on(report.model_version).metrics,
         values,
         n=n,
         criteria=criteria,
-        task=task,
+        task=_performance_task(report.model_version),
         thresholds=thresholds,
     ).to_dict()
 
@@ -464,7 +466,7 @@ def _compute_summary(report, thresholds: dict) -> dict:
         checked = json.loads(handle.read())
     _progress(report, progress=30)
     limits = thresholds["data_drift"]
-    results = {
+    results: dict[str, dict | None] = {
         MonitoringKind.DATA_DRIFT.value: summary.data_drift(reference, checked, limits).to_dict()
     }
     prediction = summary.prediction_drift(reference, checked, limits)
@@ -489,7 +491,7 @@ def _compute(report, thresholds: dict) -> dict:
     data = drift.feature_drift(
         reference, batch, features=features, thresholds=thresholds["data_drift"]
     )
-    results = {MonitoringKind.DATA_DRIFT.value: data.to_dict()}
+    results: dict[str, dict | None] = {MonitoringKind.DATA_DRIFT.value: data.to_dict()}
     column = _prediction_column(reference, batch)
     if column is not None:
         results[MonitoringKind.PREDICTION_DRIFT.value] = drift.prediction_drift(

@@ -37,6 +37,7 @@ from scipy import stats
 
 Level = Literal["ok", "warn", "breach"]
 Kind = Literal["numeric", "categorical"]
+Direction = Literal["higher", "lower"]
 
 LEVELS: tuple[Level, ...] = ("ok", "warn", "breach")
 MISSING_LABEL = "<missing>"
@@ -52,7 +53,7 @@ DEFAULT_DECAY_THRESHOLDS: dict[str, dict[str, float]] = {"drop": {"warn": 0.02, 
 EXACT_KS_MAX_N = 10_000
 
 # metric -> (task, direction in which the metric is better)
-_METRICS: dict[str, tuple[str, str]] = {
+_METRICS: dict[str, tuple[str, Direction]] = {
     "accuracy": ("classification", "higher"),
     "precision": ("classification", "higher"),
     "recall": ("classification", "higher"),
@@ -216,7 +217,7 @@ class MetricDecay:
     value: float | None
     validated: float | None
     threshold: float | None
-    direction: Literal["higher", "lower"]
+    direction: Direction
     drop: float | None
     level: Level
     reason: str
@@ -243,7 +244,7 @@ class PerformanceReport:
 
 def _rank(level: str) -> int:
     try:
-        return LEVELS.index(level)  # type: ignore[arg-type]
+        return LEVELS.index(level)
     except ValueError:
         raise ValueError(f"unknown level {level!r}; expected one of {LEVELS}") from None
 
@@ -967,7 +968,7 @@ def _compute_metric(
     raise ValueError(f"unknown metric {name!r}")
 
 
-def _criterion_metric(criterion: Mapping[str, Any], task: str) -> tuple[str, str]:
+def _criterion_metric(criterion: Mapping[str, Any], task: str) -> tuple[str, Direction]:
     """(metric, direction) of an acceptance criterion, checked against the task."""
     name = criterion["metric"]
     if name not in _METRICS:
@@ -978,7 +979,7 @@ def _criterion_metric(criterion: Mapping[str, Any], task: str) -> tuple[str, str
     direction = criterion.get("direction", natural)
     if direction != natural:
         raise ValueError(f"{name} is better when {natural}, criterion says {direction!r}")
-    return name, direction
+    return name, natural
 
 
 def _judge(

@@ -115,7 +115,9 @@ def _groups(feature_set: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def compare(
-    validated: Mapping[str, Any], batch: Mapping[str, Any], thresholds: Mapping[str, Any]
+    validated: Mapping[str, Any],
+    batch: Mapping[str, Any],
+    thresholds: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """Per feature set, subgroup and metric: the validated value, the batch value, the
     difference (batch minus validated) and its level; plus what could not be compared, why.
@@ -148,7 +150,7 @@ def compare(
                     f"{group['count']} rows in the batch and {before['count']} in the validated "
                     f"audit; at least {min_size} on both sides are needed"
                 )
-            if reason:
+            if reason or before is None:
                 not_compared.append(
                     {"feature_set": key, "group": label, "count": group["count"], "reason": reason}
                 )

@@ -252,6 +252,7 @@ def rule_for_version(version, rule: dict, definition: dict) -> dict:
     in_plan, reasons, plan = assess(version, settings)
     if not in_plan:
         return {**rule, "change_control": {"in_plan": False, "reasons": reasons}}
+    assert plan is not None  # a version is in plan only under an approved plan
     checks = list(rule.get("checks", []))
     checks += [c for c in plan.protocol.get("checks", []) if c not in checks]
     return {

@@ -151,8 +151,9 @@ def _distribution(spec: Any, profile: dict, where: str, row_count: int, keys=())
                 f"{len(counts)} counts for {origin}: bins (-inf, e1], ..., (ek, inf) need "
                 f"{len(edges) + 1}",
             )
-        values = [_count(c, f"{where}.counts") for c in counts]
-        normalised = {"kind": "numeric", "edges": edges, "counts": values}
+        bin_counts = [_count(c, f"{where}.counts") for c in counts]
+        total = sum(bin_counts)
+        normalised: dict[str, Any] = {"kind": "numeric", "edges": edges, "counts": bin_counts}
     else:
         if "edges" in spec:
             raise SummaryError(f"{where}.edges", "a categorical feature has no edges")
@@ -164,9 +165,9 @@ def _distribution(spec: Any, profile: dict, where: str, row_count: int, keys=())
             raise SummaryError(f"{where}.counts", f"at most {MAX_BINS} categories")
         if drift.MISSING_LABEL in counts:
             raise SummaryError(f"{where}.counts", "give missing values as 'missing'")
-        values = {str(k): _count(v, f"{where}.counts.{k}") for k, v in counts.items()}
-        normalised = {"kind": "categorical", "counts": values}
-    total = sum(normalised["counts"] if profile["kind"] == "numeric" else values.values())
+        category_counts = {str(k): _count(v, f"{where}.counts.{k}") for k, v in counts.items()}
+        total = sum(category_counts.values())
+        normalised = {"kind": "categorical", "counts": category_counts}
     if total + missing != row_count:
         raise SummaryError(
             where,

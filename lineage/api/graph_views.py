@@ -70,6 +70,7 @@ def resolve_node(text: str, projects) -> Node:
         latest = Run.objects.filter(project__key=project_key, name=name).order_by("-id")
         node = nodes.filter(kind=NodeKind.RUN, object_id__in=latest.values("pk")[:1]).first()
     else:
+        assert parsed.model_short is not None  # parse() fills exactly one way of finding it
         name, version = parsed.model_short
         found = list(
             nodes.filter(

@@ -32,7 +32,7 @@ class CodeVersionSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["created_at"]
-        validators = []  # the action reuses an identical code version instead of refusing it
+        validators: list = []  # the action reuses an identical code version instead of refusing it
 
     def create(self, validated_data):
         project = validated_data.pop("project")
@@ -54,11 +54,14 @@ class RunSerializer(FixedFieldsMixin, serializers.ModelSerializer):
     fixed_message = "cannot be changed after the run is recorded"
     project = VisibleSlugRelatedField(model=Project, slug_field="key")
     code_version = VisibleRelatedField(model=CodeVersion, required=False, allow_null=True)
-    parent = VisibleRelatedField(model=Run, required=False, allow_null=True)
+    # DRF's metaclass moves declared fields off the class: no clash with Field.parent.
+    parent = VisibleRelatedField(  # type: ignore[assignment]
+        model=Run, required=False, allow_null=True
+    )
     input_datasets = VisibleRelatedField(model=DatasetVersion, many=True, required=False)
     output_datasets = VisibleRelatedField(model=DatasetVersion, many=True, required=False)
     input_models = VisibleRelatedField(model=ModelVersion, many=True, required=False)
-    output_models = serializers.PrimaryKeyRelatedField(
+    output_models: serializers.Field = serializers.PrimaryKeyRelatedField(
         source="model_versions", many=True, read_only=True
     )
     created_by = serializers.CharField(source="created_by.username", read_only=True)

@@ -3,7 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from lineage.api import graph_views, views
 
-router = SimpleRouter(trailing_slash="/?")
+router = SimpleRouter(trailing_slash=True)
 router.register("code-versions", views.CodeVersionViewSet, basename="codeversion")
 router.register("runs", views.RunViewSet, basename="run")
 

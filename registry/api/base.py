@@ -6,6 +6,8 @@ so lists, counts, filters and detail lookups never reach a project the user cann
 project: a visible project without it answers 403, an invisible one 404.
 """
 
+from typing import Any
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import PermissionDenied
@@ -106,7 +108,7 @@ class ScopedViewSet(
 ):
     """List / create / retrieve / update, scoped by project rights. Records are never deleted."""
 
-    model = None
+    model: Any = None  # set by each subclass: a model whose manager has visible_to()
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
     write_right = ProjectRight.CONTRIBUTE
 

@@ -126,7 +126,7 @@ class RegisteredModelSerializer(FixedFieldsMixin, serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
         # The action refuses a duplicate name with a message on `name` (not DRF's
         # non-field "must make a unique set").
-        validators = []
+        validators: list = []
 
     def create(self, validated_data):
         project = validated_data.pop("project")
@@ -213,7 +213,7 @@ class DatasetSerializer(FixedFieldsMixin, serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
         # The action refuses a duplicate name with a message on `name` (not DRF's
         # non-field "must make a unique set").
-        validators = []
+        validators: list = []
 
     def create(self, validated_data):
         project = validated_data.pop("project")
@@ -257,7 +257,7 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["version", "created_at"]
         # Idempotency is decided by the action (same hash → same version), not by DRF.
-        validators = []
+        validators: list = []
 
     def create(self, validated_data):
         dataset = validated_data.pop("dataset")

@@ -4,7 +4,7 @@ from rest_framework.routers import SimpleRouter
 from registry.api import views
 from registry.api.auth import ObtainTokenView
 
-router = SimpleRouter(trailing_slash="/?")
+router = SimpleRouter(trailing_slash=True)
 router.register("projects", views.ProjectViewSet, basename="project")
 router.register("risks", views.RiskItemViewSet, basename="risk")
 router.register("models", views.RegisteredModelViewSet, basename="registeredmodel")
