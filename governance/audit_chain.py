@@ -574,9 +574,12 @@ def check_checkpoint(checkpoint: dict) -> tuple[bool, str]:
         _checkpoint_mac(canonical_json(body)), str(checkpoint.get("hmac_sha256", ""))
     ):
         return False, "the checkpoint's signature is not valid (altered or from another system)"
-    if body["sequence"] == 0:
+    sequence = body["sequence"]
+    if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
+        return False, "the checkpoint names no event sequence"
+    if sequence == 0:
         return True, "the checkpoint predates the first event"
-    event = AuditEvent.objects.filter(sequence=body["sequence"]).values_list("hash", flat=True)
+    event = AuditEvent.objects.filter(sequence=sequence).values_list("hash", flat=True)
     stored = event.first()
     if stored is None:
         return False, f"event #{body['sequence']} named by the checkpoint is missing"

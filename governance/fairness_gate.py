@@ -61,7 +61,7 @@ def check_fairness(version, settings: dict) -> GateResult:
         )
     failing = [
         v["sentence"]
-        for fs in audit.result.get("feature_sets", [])
+        for fs in (audit.result or {}).get("feature_sets", [])
         for v in fs.get("verdicts", [])
         if v.get("verdict") != "pass"
     ]

@@ -114,7 +114,7 @@ _EVALUATIONS = PreparedQuery(
 
 def _latest_evaluations(version: ModelVersion) -> dict[str, Evaluation]:
     """The latest evaluation per split, read once for all the checks of one evaluation."""
-    latest = {}
+    latest: dict[str, Evaluation] = {}
     for evaluation in _EVALUATIONS(version_pk=version.pk):
         latest.setdefault(evaluation.dataset_version.split, evaluation)
     return latest
@@ -217,21 +217,19 @@ def lineage_complete(version: ModelVersion, settings: dict) -> GateResult:
     name = "lineage_complete"
     if version.run_id is None:
         return GateResult(name, False, "no run is recorded as producing this version")
+    run: Run | None
     if hasattr(version, "evidence_run_has_inputs"):  # read with the version
-        run, run.has_inputs = version.run, version.evidence_run_has_inputs
+        run, has_inputs = version.run, version.evidence_run_has_inputs
     else:
-        inputs = Run.input_datasets.through.objects.filter(run_id=OuterRef("pk"))
-        run = (
-            Run.objects.select_related("code_version")
-            .annotate(has_inputs=Exists(inputs))
-            .get(pk=version.run_id)
-        )
+        run = Run.objects.select_related("code_version").get(pk=version.run_id)
+        has_inputs = Run.input_datasets.through.objects.filter(run_id=run.pk).exists()
+    assert run is not None  # run_id is set
     missing = []
     if run.code_version is None:
         missing.append("code commit")
     elif run.code_version.dirty:
         missing.append("clean code commit (the code was dirty)")
-    if not run.has_inputs:
+    if not has_inputs:
         missing.append("input dataset versions")
     if not run.parameters:
         missing.append("parameters")
@@ -300,8 +298,9 @@ def evaluate_evidence(version: ModelVersion, rule: dict, settings: dict) -> list
     checks = rule.get("checks", [])
     if not checks:
         return []
-    version._latest_evaluations = _latest_evaluations(version)
+    # Kept on the instance (not a model field) for the checks' latest_evaluation() calls.
+    version.__dict__["_latest_evaluations"] = _latest_evaluations(version)
     try:
         return [CHECKS[name](version, settings) for name in checks]
     finally:
-        del version._latest_evaluations
+        del version.__dict__["_latest_evaluations"]

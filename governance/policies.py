@@ -13,7 +13,7 @@ from registry.record_checks import validated_save
 from registry.roles import Role
 
 
-def default_policy(risk_tier: str) -> LifecyclePolicy:
+def default_policy(risk_tier: str) -> LifecyclePolicy | None:
     """The shipped, approved default policy for a risk tier (latest version)."""
     return (
         LifecyclePolicy.objects.filter(

@@ -28,7 +28,7 @@ from governance.policy_rules import rule_for
 from governance.signing import confirm_password, digest, request_record
 from registry.access import has_project_right, right_and_groups
 from registry.choices import ProjectRight, Stage
-from registry.history import printed_name
+from registry.history import printed_name, tag_change
 from registry.models import ModelVersion
 from registry.prepared import PreparedQuery
 from registry.roles import Role
@@ -103,7 +103,7 @@ def _evaluate(
 
 def _close(request, status, action, *, actor, note: str):
     request.status, request.decided_at, request.decision_note = status, timezone.now(), note
-    request._change_reason, request._history_user = note, actor
+    tag_change(request, actor=actor, reason=note)
     request.save()
     audit_chain.record(action, target=request, actor=actor, reason=note, after={"status": status})
 
@@ -145,7 +145,7 @@ def _request_transition(version, to_stage, *, actor, justification):
     )
     # Evaluated before the first save, so the request is written once, with its gates.
     _evaluate(request)
-    request._history_user, request._change_reason = actor, "transition requested"
+    tag_change(request, actor=actor, reason="transition requested")
     request.save()
     audit_chain.record(
         AuditAction.TRANSITION_REQUESTED,
@@ -383,7 +383,7 @@ def _apply_if_ready(
     request.model_version = version
     results = _evaluate(request, evidence, signatures)
     if not all(g.passed for g in results):
-        request._change_reason, request._history_user = "gates evaluated", actor
+        tag_change(request, actor=actor, reason="gates evaluated")
         request.save()
         return
     _apply(request, version, actor=actor)  # closing the request saves its gate results
@@ -393,7 +393,7 @@ def _move(version: ModelVersion, to_stage: str, *, actor, request, reason: str) 
     before = version.stage
     version.stage = to_stage
     version._stage_transition = True
-    version._change_reason, version._history_user = reason, actor
+    tag_change(version, actor=actor, reason=reason)
     version.save(update_fields=["stage", "updated_at"])
     audit_chain.record(
         AuditAction.STAGE_CHANGED,

@@ -7,6 +7,7 @@ request id ties together every row written by one request (NetBox's change loggi
 import functools
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.db import models
 from django.dispatch import Signal, receiver
@@ -36,6 +37,13 @@ class TracedHistory(models.Model):
 
     class Meta:
         abstract = True
+
+
+def tag_change(instance: Any, *, actor, reason: str) -> None:
+    """Who makes the next save of `instance` and why: django-simple-history writes both on
+    the history row, and the audit trail copies them."""
+    instance._history_user = actor
+    instance._change_reason = reason
 
 
 def printed_name(user) -> str:
@@ -101,7 +109,7 @@ def write_history(changes: list[RecordChange], *, actor=None) -> None:
     user = actor if actor is not None else current_user()
     context = current()
     start = timezone.now()
-    rows: dict[type, list[tuple[RecordChange, models.Model]]] = {}
+    rows: dict[type[models.Model], list[tuple[RecordChange, models.Model]]] = {}
     for index, change in enumerate(changes):
         history_model = _history_model(type(change.record))
         if history_model is None:
@@ -121,7 +129,7 @@ def write_history(changes: list[RecordChange], *, actor=None) -> None:
         )
         rows.setdefault(history_model, []).append((change, row))
     for history_model, pairs in rows.items():
-        history_model.objects.bulk_create([row for _, row in pairs])
+        history_model._default_manager.bulk_create([row for _, row in pairs])
         for m2m_field in getattr(history_model, "_history_m2m_fields", ()):
             _write_m2m_history(history_model, m2m_field, pairs)
     records_written.send(sender=write_history, changes=changes, actor=user)

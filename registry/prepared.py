@@ -18,11 +18,14 @@ stand-in value reached the SQL's parameters, and refuses the queryset otherwise.
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
 from django.db import connections, router
 from django.db.models import Model, QuerySet
-from django.db.models.query import get_related_populators
+from django.db.models.query import get_related_populators  # type: ignore[attr-defined]
 from django.db.transaction import TransactionManagementError
+
+M = TypeVar("M", bound=Model)
 
 
 @dataclass(frozen=True)
@@ -43,34 +46,33 @@ class _Compiled:
 _STAND_IN_BASE = -(2**62)
 
 
-class PreparedQuery:
+class PreparedQuery(Generic[M]):
     """`build(**values)` returns the queryset; calling the PreparedQuery with the same keyword
     values returns its instances (a list), like `list(build(**values))`."""
 
-    def __init__(self, build: Callable[..., QuerySet], model: type[Model]):
+    def __init__(self, build: Callable[..., QuerySet], model: type[M]):
         self.build = build
         self.model = model
         self._compiled: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
 
-    def get(self, **values) -> Model:
+    def get(self, **values) -> M:
         """The one instance, or the model's DoesNotExist (as `QuerySet.get`)."""
         rows = self(**values)
+        model: Any = self.model  # every model class has these two exception classes
         if not rows:
-            raise self.model.DoesNotExist(
-                f"{self.model._meta.object_name} matching query does not exist."
-            )
+            raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
         if len(rows) > 1:
-            raise self.model.MultipleObjectsReturned(
-                f"get() returned more than one {self.model._meta.object_name}"
+            raise model.MultipleObjectsReturned(
+                f"get() returned more than one {model._meta.object_name}"
             )
         return rows[0]
 
-    def first(self, **values) -> Model | None:
+    def first(self, **values) -> M | None:
         rows = self(**values)
         return rows[0] if rows else None
 
-    def __call__(self, **values) -> list:
+    def __call__(self, **values) -> list[M]:
         alias = router.db_for_read(self.model)
         compiled = self._compiled.get(alias) or self._compile(alias, sorted(values))
         params = list(compiled.params)
@@ -87,7 +89,7 @@ class PreparedQuery:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
         start, end = compiled.cols
-        instances = []
+        instances: list[M] = []
         for fetched in rows:
             row = list(fetched)
             for position, convs, expression in compiled.converters:
@@ -95,7 +97,7 @@ class PreparedQuery:
                 for converter in convs:
                     value = converter(value, expression, connection)
                 row[position] = value
-            instance = compiled.model.from_db(alias, compiled.init_list, row[start:end])
+            instance = cast(M, compiled.model.from_db(alias, compiled.init_list, row[start:end]))
             for populator in compiled.populators:
                 populator.populate(row, instance)
             for name, position in compiled.annotations.items():

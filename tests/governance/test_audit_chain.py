@@ -262,6 +262,18 @@ def test_a_forged_checkpoint_is_refused(chain):
     assert not ok and "signature" in message
 
 
+@pytest.mark.parametrize("sequence", [None, "7", -1, 2.5, True])
+def test_a_checkpoint_naming_no_sequence_is_refused_not_crashing(chain, sequence):
+    # Signed with the system's key (so the signature check passes), but not a sequence.
+    body = {"sequence": sequence, "hash": "0" * 64, "created_at": "2026-11-23T00:00:00+00:00"}
+    checkpoint = {
+        **body,
+        "hmac_sha256": audit_chain._checkpoint_mac(audit_chain.canonical_json(body)),
+    }
+    ok, message = audit_chain.check_checkpoint(checkpoint)
+    assert not ok and "names no event sequence" in message
+
+
 def test_verify_audit_command_exits_nonzero_when_broken(chain, triggers_lifted, capsys):
     call_command("verify_audit")
     assert f"valid: {len(chain)} events" in capsys.readouterr().out
