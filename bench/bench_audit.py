@@ -126,6 +126,10 @@ def profile(label: str, fn, top: int = int(os.environ.get("PROFILE_TOP", "18")))
         start = text.find("   ncalls")
         print(f"\n--- cProfile: {label}, sorted by {key} ---")
         print(text[start:].rstrip())
+        if os.environ.get("PROFILE_CALLERS"):
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).print_callers(os.environ["PROFILE_CALLERS"])
+            print(out.getvalue()[-3000:])
 
 
 def main() -> None:

@@ -227,12 +227,14 @@ def sign(
     if meaning not in SignatureMeaning.values:
         raise Conflict(f"unknown signature meaning {meaning!r}")
     # Who may sign is settled before the password is asked: someone who may not sign gets a
-    # refusal, not a password prompt (nor a failed attempt toward lockout). The requester, the
-    # rule and the project never change on a request, and roles and rights are not locked, so
-    # the answer holds inside the transaction too.
-    role = _signer_role(request, signer, meaning)
+    # refusal, not a password prompt (nor a failed attempt toward lockout).
+    _signer_role(request, signer, meaning)
     confirm_password(signer, password, http_request)
     with transaction.atomic(), audit_chain.batched():
+        # ...and again once the password is confirmed: checking it takes a few hundred
+        # milliseconds, in which the signer's role or right may have been revoked. The
+        # signature records the role held when it was made.
+        role = _signer_role(request, signer, meaning)
         return _sign(request, signer=signer, meaning=meaning, comment=comment, role=role)
 
 

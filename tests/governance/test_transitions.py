@@ -12,6 +12,7 @@ from governance.choices import AuditAction, RequestStatus
 from governance.errors import Conflict, NotAllowed, PasswordRequired
 from governance.models import AuditEvent, Signature, TransitionRequest
 from lineage import services as lineage
+from registry import accounts
 from registry import services as registry
 from registry.choices import ProjectRight
 from registry.models import ModelVersion, StageWriteRefused
@@ -90,6 +91,30 @@ def test_the_database_holds_one_pending_request_per_version(project, owner):
     # Once the first is decided, a new request may be pending again.
     transitions.withdraw(first, actor=owner)
     transitions.request_transition(version, "rejected", actor=owner, justification="b")
+
+
+@pytest.mark.parametrize("revoked", ["role", "review right"])
+def test_a_role_or_right_revoked_while_the_password_is_checked_refuses_the_signature(
+    project, owner, reviewer, monkeypatch, revoked
+):
+    version, _ = version_with_evidence(project, owner)
+    request = transitions.request_transition(version, "validation", actor=owner, justification="x")
+    confirm = transitions.confirm_password
+
+    def confirm_then_revoke(user, password, http_request=None):
+        confirm(user, password, http_request)
+        # An administrator's change, committed while the password hash was being computed.
+        if revoked == "role":
+            user.groups.remove(Group.objects.get(name=Role.REVIEWER))
+        else:
+            accounts.revoke_project_rights(project, user, [ProjectRight.REVIEW], actor=None)
+
+    monkeypatch.setattr(transitions, "confirm_password", confirm_then_revoke)
+    with pytest.raises(NotAllowed):
+        transitions.sign(request, signer=reviewer, meaning="approved", password=PASSWORD)
+    assert not Signature.objects.filter(request=request).exists()
+    request.refresh_from_db()
+    assert request.status == RequestStatus.PENDING
 
 
 def test_requester_cannot_approve_own_request(project, owner):
