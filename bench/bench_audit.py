@@ -82,6 +82,10 @@ def machine() -> str:
     except OSError:
         pass
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    # A fixed pure-Python loop: this shared machine's speed moves from hour to hour.
+    started = time.perf_counter()
+    sum(range(10_000_000))
+    load += f"; reference loop {(time.perf_counter() - started) * 1e3:.0f} ms"
     return (
         f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs "
         f"({cpu}), load average {load}"
@@ -320,6 +324,18 @@ def main() -> None:
         return None
 
     totals, phases = [], []
+    import gc
+
+    gc_time = [0.0, 0]
+
+    def gc_timer(phase, info):
+        if phase == "start":
+            gc_time.append(time.perf_counter())
+        else:
+            gc_time[0] += time.perf_counter() - gc_time.pop()
+            gc_time[1] += 1
+
+    gc.callbacks.append(gc_timer)
     round_meter = CpuMeter(connection)
     with mock.patch("governance.transitions.confirm_password", no_password), round_meter:
         for index, version in enumerate(versions[: warmup + args.rounds]):
@@ -333,6 +349,10 @@ def main() -> None:
                 totals.append(t3 - t0)
                 phases.append((t1 - t0, t2 - t1, t3 - t2))
     median_ms = statistics.median(totals) * 1e3
+    gc.callbacks.remove(gc_timer)
+    print(
+        f"    garbage collection during the rounds: {gc_time[1]} runs, {gc_time[0] * 1e3:.1f} ms in all"
+    )
     spare = versions[warmup + args.rounds :] or [ready_version()]
     from django.db import reset_queries
     from django.test.utils import CaptureQueriesContext

@@ -236,7 +236,12 @@ def timed(fn, repeat):
 
 
 def load_average() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    """The load average, and the time of a fixed pure-Python loop: this shared machine's
+    speed moves by up to 1.7× from hour to hour, and this shows which state a run saw."""
+    started = time.perf_counter()
+    sum(range(10_000_000))
+    reference = (time.perf_counter() - started) * 1e3
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg()) + f"; reference loop {reference:.0f} ms"
 
 
 def measure_queries(repeat: int) -> None:
