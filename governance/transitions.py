@@ -101,10 +101,15 @@ def _evaluate(
     return results
 
 
+# What changes on a request after it is made (the rest is fixed when it is requested).
+_EVALUATED = ["gate_results", "gates_evaluated_at"]
+_DECIDED = ["status", "decided_at", "decision_note"]
+
+
 def _close(request, status, action, *, actor, note: str):
     request.status, request.decided_at, request.decision_note = status, timezone.now(), note
     tag_change(request, actor=actor, reason=note)
-    request.save()
+    request.save(update_fields=[*_DECIDED, *_EVALUATED])
     audit_chain.record(action, target=request, actor=actor, reason=note, after={"status": status})
 
 
@@ -386,7 +391,7 @@ def _apply_if_ready(
     results = _evaluate(request, evidence, signatures)
     if not all(g.passed for g in results):
         tag_change(request, actor=actor, reason="gates evaluated")
-        request.save()
+        request.save(update_fields=_EVALUATED)
         return
     _apply(request, version, actor=actor)  # closing the request saves its gate results
 
