@@ -32,15 +32,19 @@ SQLite (but for the name of the string aggregate). How it is bounded, and why:
   per edge cost the client more than the aggregate costs the server). The nodes kept are
   looked up in id order: their rows and out-edges are then read in index order, which took
   a seventh off a 10,000-node answer.
-- **Time.** On PostgreSQL the statement runs under `SET LOCAL statement_timeout`
-  (`LINEAGE_QUERY_TIMEOUT_MS`), sent with it in one message; running past it raises
-  `LineageQueryTimeout`, which the API answers with 503.
+- **Time.** On PostgreSQL the statement runs under a transaction-local `statement_timeout`
+  (`LINEAGE_QUERY_TIMEOUT_MS`); running past it raises `LineageQueryTimeout`, which the API
+  answers with 503.
+- **Streaming.** On PostgreSQL the rows are read in chunks as the server sends them, and a
+  caller's `prepare` runs on each node row as it arrives: the client's work on the nodes
+  (the Marquez document's text) overlaps the server's work on the edges, which come last.
 """
 
-from contextlib import nullcontext
+from collections.abc import Iterator
 from functools import cached_property
 from typing import NamedTuple
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
@@ -50,6 +54,9 @@ from registry.models import Project
 
 DEFAULT_MAX_NODES = 10_000
 DEFAULT_TIMEOUT_MS = 10_000
+# Rows per chunk read from PostgreSQL. Chunks need libpq 17 (psycopg-binary bundles it);
+# an older libpq reads row by row, which overlaps as well, a little slower.
+STREAM_CHUNK = 50 if psycopg.pq.version() >= 170000 else 1
 
 NODE_TABLE = Node._meta.db_table
 EDGE_TABLE = Edge._meta.db_table
@@ -78,12 +85,14 @@ class Subgraph:
     `edge_words`, the edge list split into words ("src", "dst", "kind", ...). `nodes` and
     `edges` are made from them on first use; the Marquez document of 10,000 nodes is written
     from the raw rows, without the 30,000 tuples (and the garbage collections they cause).
+    `prepared` holds what the walk's `prepare` made of each node row, in the same order.
     """
 
     def __init__(self, node_rows=(), edge_words=(), truncated: bool = False):
         self.node_rows: list[tuple] = list(node_rows)
         self.edge_words: list[str] = list(edge_words)
         self.truncated = truncated
+        self.prepared: list = []
 
     @cached_property
     def nodes(self) -> list[GraphNode]:
@@ -95,19 +104,25 @@ class Subgraph:
         return list(zip(map(int, words[0::3]), map(int, words[1::3]), words[2::3], strict=True))
 
 
-def upstream(node_ids, depth=None, max_nodes=DEFAULT_MAX_NODES, *, projects=None) -> Subgraph:
+def upstream(
+    node_ids, depth=None, max_nodes=DEFAULT_MAX_NODES, *, projects=None, prepare=None
+) -> Subgraph:
     """The nodes `node_ids` came from, within `depth` hops (None: any), at most `max_nodes`."""
-    return _run(("up",), node_ids, depth, max_nodes, projects)
+    return _run(("up",), node_ids, depth, max_nodes, projects, prepare)
 
 
-def downstream(node_ids, depth=None, max_nodes=DEFAULT_MAX_NODES, *, projects=None) -> Subgraph:
+def downstream(
+    node_ids, depth=None, max_nodes=DEFAULT_MAX_NODES, *, projects=None, prepare=None
+) -> Subgraph:
     """The nodes that came from `node_ids`, within `depth` hops, at most `max_nodes`."""
-    return _run(("down",), node_ids, depth, max_nodes, projects)
+    return _run(("down",), node_ids, depth, max_nodes, projects, prepare)
 
 
-def both(node_ids, depth=None, max_nodes=DEFAULT_MAX_NODES, *, projects=None) -> Subgraph:
+def both(
+    node_ids, depth=None, max_nodes=DEFAULT_MAX_NODES, *, projects=None, prepare=None
+) -> Subgraph:
     """Upstream and downstream together, at most `max_nodes` in all."""
-    return _run(("up", "down"), node_ids, depth, max_nodes, projects)
+    return _run(("up", "down"), node_ids, depth, max_nodes, projects, prepare)
 
 
 def visible_project_ids(user) -> list[int] | None:
@@ -254,66 +269,52 @@ def compile_walk(directions, node_ids, depth, max_nodes, projects, vendor: str):
     return sql, params
 
 
-def _run(directions, node_ids, depth, max_nodes, projects) -> Subgraph:
+def _run(directions, node_ids, depth, max_nodes, projects, prepare=None) -> Subgraph:
     node_ids = list(node_ids)
     if not node_ids:
         return Subgraph()
     if projects is not None:
         projects = list(projects)
     sql, params = compile_walk(directions, node_ids, depth, max_nodes, projects, connection.vendor)
+    graph = Subgraph()
+    nodes, prepared = graph.node_rows, graph.prepared
     try:
-        # In a caller's transaction a failed (timed out) statement would abort it: a savepoint
-        # keeps it usable. In autocommit mode the statement needs no transaction of its own.
-        guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
-        with guard, _walk_cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # One round trip: the timeout, the walk, and the timeout put back. Sent as one
-                # message, the three run in one transaction even in autocommit mode; inside a
-                # caller's transaction, SET LOCAL would otherwise outlive the walk.
-                timeout = int(getattr(settings, "LINEAGE_QUERY_TIMEOUT_MS", DEFAULT_TIMEOUT_MS))
-                cursor.execute(
-                    f"SET LOCAL statement_timeout = {timeout}; {sql}; "
-                    "SET LOCAL statement_timeout = DEFAULT",
-                    params,
-                )
-                cursor.nextset()
-            else:
-                cursor.execute(sql, params)
-            rows = cursor.fetchall()
+        for row in _rows(sql, params):
+            if row[0] is not None:
+                nodes.append(row)
+                if prepare is not None:
+                    prepared.append(prepare(row))
+            elif row[1] == "e" and row[3]:
+                graph.edge_words = row[3].split(" ")
+            elif row[1] == "t":
+                graph.truncated = bool(row[2])
     except DatabaseError as exc:
         if _is_timeout(exc):
             raise LineageQueryTimeout(str(exc)) from None
         raise
-    return _subgraph(rows)
-
-
-def _walk_cursor():
-    """A cursor for the walk. On PostgreSQL it binds the values on the client: the walk is
-    sent as several statements in one message, which server-side binding (the connection's
-    default, for prepared statements) cannot carry."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
-    from psycopg import ClientCursor
-
-    connection.ensure_connection()
-    driver = connection.connection  # this thread's own connection
-    server_side, driver.cursor_factory = driver.cursor_factory, ClientCursor
-    try:
-        return connection.cursor()
-    finally:
-        driver.cursor_factory = server_side
-
-
-def _subgraph(rows) -> Subgraph:
-    graph = Subgraph(node_rows=[row for row in rows if row[0] is not None])
-    for row in rows:
-        if row[0] is not None:
-            continue
-        if row[1] == "e" and row[3]:
-            graph.edge_words = row[3].split(" ")
-        elif row[1] == "t":
-            graph.truncated = bool(row[2])
     return graph
+
+
+def _rows(sql: str, params: dict) -> Iterator[tuple]:
+    """The statement's rows, as they arrive on PostgreSQL (see `STREAM_CHUNK`)."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            yield from cursor.fetchall()
+        return
+    timeout = str(int(getattr(settings, "LINEAGE_QUERY_TIMEOUT_MS", DEFAULT_TIMEOUT_MS)))
+    # The timeout is SET LOCAL: in autocommit mode the walk gets a transaction of its own;
+    # in a caller's transaction a savepoint keeps the transaction usable after a timeout,
+    # and the caller's own setting is put back after the walk.
+    with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
+        cursor.execute(
+            "SELECT current_setting('statement_timeout'), "
+            "set_config('statement_timeout', %s, true)",
+            [timeout],
+        )
+        (before, _) = cursor.fetchone()
+        yield from cursor.cursor.stream(sql, params, size=STREAM_CHUNK)
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [before])
 
 
 def _is_timeout(exc: Exception) -> bool:

@@ -3,6 +3,7 @@ version's downstream models, and the PROV-JSON export. Each is a few constant qu
 visible projects, the start node, one graph statement (lineage.graph), and one per record kind.
 """
 
+from functools import lru_cache
 from json.encoder import encode_basestring_ascii as quote
 
 from django.http import HttpResponse
@@ -90,9 +91,9 @@ def resolve_node(text: str, projects) -> Node:
     return node
 
 
-def _query(function, start: Node, depth, max_nodes, projects) -> graph.Subgraph:
+def _query(function, start: Node, depth, max_nodes, projects, prepare=None) -> graph.Subgraph:
     try:
-        return function([start.pk], depth, max_nodes, projects=projects)
+        return function([start.pk], depth, max_nodes, projects=projects, prepare=prepare)
     except graph.LineageQueryTimeout:
         raise ServiceUnavailable() from None
 
@@ -112,6 +113,26 @@ class ServiceUnavailable(APIException):
     default_code = "lineage_timeout"
 
 
+@lru_cache(maxsize=1024)
+def _node_head(kind: str, namespace: str) -> str:
+    return (
+        f'"type":{quote(node_ids.node_type(kind))},'
+        f'"data":{{"kind":{quote(kind)},"namespace":{quote(namespace)},"objectId":'
+    )
+
+
+def marquez_node(row: tuple) -> tuple[str, str, str]:
+    """A node row's share of the Marquez document: (its id as text, as the edge list names it;
+    its public id, quoted; its JSON object up to its in-edges). Made as the rows arrive."""
+    node_id, kind, object_id, ref, label, namespace = row
+    public_id = quote(ref)
+    start = (
+        f'{{"id":{public_id},{_node_head(kind, namespace)}{object_id},'
+        f'"label":{quote(label)}}},"inEdges":['
+    )
+    return str(node_id), public_id, start
+
+
 def marquez_document(subgraph: graph.Subgraph) -> str:
     """`{"graph": [{"id", "type", "data", "inEdges", "outEdges"}], "truncated"}` as JSON text.
 
@@ -119,12 +140,12 @@ def marquez_document(subgraph: graph.Subgraph) -> str:
     a tuple per node and per edge) and encoding them took longer than the graph query itself
     (rendering in PostgreSQL with string_agg/json_agg was no faster). Every string is still
     escaped by the json module's C encoder, the very function json.dumps calls, once each.
-    Nodes are keyed by their id as text, as the edge list names them.
+    The nodes' parts come from `marquez_node`, made during the walk when it was asked to
+    (`prepare=marquez_node`), otherwise here.
     """
-    rows = subgraph.node_rows
+    prepared = subgraph.prepared or list(map(marquez_node, subgraph.node_rows))
     words = subgraph.edge_words
-    keys = [str(row[0]) for row in rows]
-    quoted = {key: quote(row[3]) for key, row in zip(keys, rows, strict=True)}
+    quoted = {key: public_id for key, public_id, _ in prepared}
     ins: dict[str, list[str]] = {}
     outs: dict[str, list[str]] = {}
     for src, dst in zip(words[0::3], words[1::3], strict=True):
@@ -137,21 +158,12 @@ def marquez_document(subgraph: graph.Subgraph) -> str:
             ins[dst].append(edge)
         else:
             ins[dst] = [edge]
-    heads: dict[tuple[str, str], str] = {}
     no_edges: list[str] = []
-    parts = []
-    for key, (_id, kind, object_id, _ref, label, namespace) in zip(keys, rows, strict=True):
-        head = heads.get((kind, namespace))
-        if head is None:
-            head = heads[(kind, namespace)] = (
-                f'"type":{quote(node_ids.node_type(kind))},'
-                f'"data":{{"kind":{quote(kind)},"namespace":{quote(namespace)},"objectId":'
-            )
-        parts.append(
-            f'{{"id":{quoted[key]},{head}{object_id},"label":{quote(label)}}},'
-            f'"inEdges":[{",".join(ins.get(key, no_edges))}],'
-            f'"outEdges":[{",".join(outs.get(key, no_edges))}]}}'
-        )
+    parts = [
+        f"{start}{','.join(ins.get(key, no_edges))}],"
+        f'"outEdges":[{",".join(outs.get(key, no_edges))}]}}'
+        for key, _, start in prepared
+    ]
     truncated = "true" if subgraph.truncated else "false"
     return f'{{"graph":[{",".join(parts)}],"truncated":{truncated}}}'
 
@@ -167,7 +179,7 @@ def lineage_graph(request) -> HttpResponse:
     )
     projects = graph.visible_project_ids(request.user)
     start = resolve_node(request.query_params.get("nodeId", ""), projects)
-    subgraph = _query(DIRECTIONS[direction], start, depth, max_nodes, projects)
+    subgraph = _query(DIRECTIONS[direction], start, depth, max_nodes, projects, marquez_node)
     return HttpResponse(marquez_document(subgraph), content_type="application/json")
 
 

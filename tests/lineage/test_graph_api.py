@@ -187,3 +187,28 @@ def test_labels_with_quotes_and_unicode_stay_valid_json(api, project, member):
     run = factories.run(project, member, name='daily "features" ✓ \\ back')
     body = lineage(api.as_user(member), f"run:{run.pk}").json()
     assert body["graph"][0]["data"]["label"] == f'daily "features" ✓ \\ back #{run.pk}'
+
+
+def test_the_document_is_the_same_whether_nodes_are_prepared_during_the_walk_or_after(pipeline):
+    import json
+
+    from lineage import graph
+    from lineage.api.graph_views import marquez_document, marquez_node
+    from lineage.models import Node
+
+    start = Node.objects.get(ref="dataset:credit:raw#1").pk
+    seen = []
+
+    def prepare(row):
+        seen.append(row)
+        return marquez_node(row)
+
+    streamed = graph.both([start], prepare=prepare)
+    plain = graph.both([start])
+    assert streamed.prepared and seen == streamed.node_rows == plain.node_rows
+    assert plain.prepared == []
+    document = marquez_document(streamed)
+    assert document == marquez_document(plain)
+    graph_nodes = json.loads(document)["graph"]
+    assert len(graph_nodes) == len(plain.node_rows)
+    assert sum(len(node["outEdges"]) for node in graph_nodes) == len(plain.edges)

@@ -89,8 +89,8 @@ def test_the_convenience_endpoints_answer_503_too(api, member, long_chain, setti
 def test_in_autocommit_mode_the_walk_runs_alone_and_times_out_alone(
     api, member, long_chain, settings
 ):
-    # As in production (no transaction around the request): the timeout, the walk and its
-    # reset are one message to the server, and the session keeps no timeout afterwards.
+    # As in production (no transaction around the request): the walk runs in a transaction
+    # of its own, the timeout is local to it, and the session keeps no timeout afterwards.
     assert connection.get_autocommit()
     client = api.as_user(member)
     settings.LINEAGE_QUERY_TIMEOUT_MS = 1
@@ -101,3 +101,27 @@ def test_in_autocommit_mode_the_walk_runs_alone_and_times_out_alone(
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
         assert cursor.fetchone()[0] == "0"
+
+
+def test_a_callers_own_timeout_is_put_back_after_the_walk(long_chain, settings):
+    from django.db import transaction
+
+    settings.LINEAGE_QUERY_TIMEOUT_MS = 10_000
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = '7s'")
+        found = graph.downstream([long_chain.pk], max_nodes=5)
+        assert len(found.nodes) == 5 and found.truncated
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "7s"
+
+
+def test_a_timeout_inside_a_callers_transaction_leaves_it_usable(long_chain, settings):
+    from django.db import transaction
+
+    settings.LINEAGE_QUERY_TIMEOUT_MS = 1
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = '7s'")
+        with pytest.raises(graph.LineageQueryTimeout):
+            graph.downstream([long_chain.pk], max_nodes=50_000)
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "7s"  # the savepoint undid the walk's setting
