@@ -8,6 +8,7 @@ apply a transition exactly once.
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import OuterRef
 from django.utils import timezone
 
 from governance import audit_chain
@@ -26,7 +27,12 @@ from governance.monitoring.plans import change_control_gates, rule_for_version
 from governance.policies import current_policy
 from governance.policy_rules import rule_for
 from governance.signing import confirm_password, digest, request_record
-from registry.access import has_project_right, right_and_groups
+from registry.access import (
+    has_project_right,
+    right_and_groups,
+    right_and_groups_annotations,
+    right_and_groups_of,
+)
 from registry.choices import ProjectRight, Stage
 from registry.history import printed_name, tag_change
 from registry.models import ModelVersion
@@ -167,7 +173,13 @@ def _request_transition(version, to_stage, *, actor, justification):
     return request
 
 
+# The roles that can sign a deciding signature, most specific first.
+SIGNING_ROLES = (Role.COMPLIANCE_OFFICER, Role.REVIEWER)
+
+
 def _locked_request(with_version: bool) -> PreparedQuery:
+    """The request locked, with its project and policy. `with_version`: its version locked too,
+    with what the evidence checks need, and the signer's review right and roles (`signer_pk`)."""
     related = ["model_version__registered_model__project", "policy"]
     locks = ["self"]
     annotations = {}
@@ -175,15 +187,22 @@ def _locked_request(with_version: bool) -> PreparedQuery:
         related += [f"model_version__{path}" for path in EVIDENCE_RELATED]
         locks.append("model_version")
         annotations = evidence_annotations("model_version__")
-    return PreparedQuery(
-        lambda request_pk: (
+
+    def build(request_pk, signer_pk=None):
+        signer = {}
+        if signer_pk is not None:
+            project = OuterRef("model_version__registered_model__project_id")
+            signer = right_and_groups_annotations(
+                signer_pk, project, ProjectRight.REVIEW, SIGNING_ROLES
+            )
+        return (
             TransitionRequest.objects.select_for_update(of=locks)
             .select_related(*related)
-            .annotate(**annotations)
+            .annotate(**annotations, **signer)
             .filter(pk=request_pk)
-        ),
-        TransitionRequest,
-    )
+        )
+
+    return PreparedQuery(build, TransitionRequest)
 
 
 _LOCKED_REQUEST = {False: _locked_request(False), True: _locked_request(True)}
@@ -198,10 +217,15 @@ _PENDING = PreparedQuery(
 )
 
 
-def _lock_open(request_id, *, with_version: bool = False) -> TransitionRequest:
-    """The request, locked, refused unless still open. `with_version` locks its version in the
-    same statement and reads with it what the evidence checks need (see locked_for_evidence)."""
-    request = _LOCKED_REQUEST[with_version].get(request_pk=request_id)
+def _lock_open(request_id, *, signer=None) -> TransitionRequest:
+    """The request, locked, refused unless still open. With a `signer`, its version is locked
+    in the same statement, read with what the evidence checks need (see locked_for_evidence),
+    and with the signer's right and roles as they are now (see `_signer_role`)."""
+    with_version = signer is not None
+    if with_version:
+        request = _LOCKED_REQUEST[True].get(request_pk=request_id, signer_pk=signer.pk)
+    else:
+        request = _LOCKED_REQUEST[False].get(request_pk=request_id)
     if with_version:
         version = request.model_version
         version.evidence_run_has_inputs = request.evidence_run_has_inputs
@@ -236,14 +260,13 @@ def sign(
     _signer_role(request, signer, meaning)
     confirm_password(signer, password, http_request)
     with transaction.atomic(), audit_chain.batched():
-        # ...and again once the password is confirmed: checking it takes a few hundred
-        # milliseconds, in which the signer's role or right may have been revoked. The
-        # signature records the role held when it was made.
-        role = _signer_role(request, signer, meaning)
-        return _sign(request, signer=signer, meaning=meaning, comment=comment, role=role)
+        # ...and again once the password is confirmed (in _sign, under the request's lock):
+        # checking it takes a few hundred milliseconds, in which the signer's role or right
+        # may have been revoked. The signature records the role held when it was made.
+        return _sign(request, signer=signer, meaning=meaning, comment=comment)
 
 
-def _signer_role(request, signer, meaning) -> str | None:
+def _signer_role(request, signer, meaning, rights=None) -> str | None:
     """The role `signer` signs `request` in (None for the requester's own meanings), or the
     refusal: separation of duties, the project's review right, a role the rule accepts."""
     if signer.pk == request.requested_by_id and meaning not in REQUESTER_MEANINGS:
@@ -252,10 +275,12 @@ def _signer_role(request, signer, meaning) -> str | None:
     if meaning not in DECIDING:
         return None
     project = request.model_version.registered_model.project
-    may_review, groups = right_and_groups(signer, project, ProjectRight.REVIEW)
+    if rights is None:
+        rights = right_and_groups(signer, project, ProjectRight.REVIEW)
+    may_review, groups = rights
     if not may_review:
         raise NotAllowed(f"you need the 'review' right on {project.key} to sign requests")
-    for role in (Role.COMPLIANCE_OFFICER, Role.REVIEWER):
+    for role in SIGNING_ROLES:
         if role in groups and role in request.rule["approvals"]["roles"]:
             return role
     raise NotAllowed(
@@ -264,10 +289,13 @@ def _signer_role(request, signer, meaning) -> str | None:
     )
 
 
-def _sign(request, *, signer, meaning, comment, role) -> Signature:
+def _sign(request, *, signer, meaning, comment) -> Signature:
     # The version is locked too: the evidence evaluated below is what a completing approval
     # applies on, so it must not change before the end of this transaction.
-    request = _lock_open(request.pk, with_version=True)
+    request = _lock_open(request.pk, signer=signer)
+    role = _signer_role(
+        request, signer, meaning, rights=right_and_groups_of(request, SIGNING_ROLES)
+    )
     remember_values(request.model_version)
     project = request.model_version.registered_model.project
     signatures = _SIGNATURES(request_pk=request.pk)

@@ -11,8 +11,10 @@ stays the one description of the read; only its compilation is reused. (On Postg
 same text also lets the server reuse its plan: see DB_PREPARE_THRESHOLD in the settings.)
 
 Only model-instance querysets whose values are integers (ids) used as plain parameters
-(equality filters, not `__in` lists or slices) can be prepared; compiling checks that every
-stand-in value reached the SQL's parameters, and refuses the queryset otherwise.
+(equality filters, not slices or values computed from them) can be prepared. Compiling
+builds the queryset twice with different stand-in values and checks that the SQL text is the
+same, that the parameters differ only where a value was passed as it is, and that every value
+reached them; it refuses the queryset otherwise.
 """
 
 import threading
@@ -42,8 +44,11 @@ class _Compiled:
     locks: bool
 
 
-# Stand-in values: numbers no real parameter takes (ids are positive), one per value name.
-_STAND_IN_BASE = -(2**62)
+# Stand-in values: the queryset is compiled twice, with two sets of values, and a parameter
+# is a value's slot where the two compilations differ. They fit every integer column (a
+# smallint's too): Django compiles a value out of a column's range as a condition that
+# matches nothing, without a parameter (an int4 primary key, e.g. auth_user's, on PostgreSQL).
+_STAND_INS = (20011, 20013)
 
 
 class PreparedQuery(Generic[M]):
@@ -109,16 +114,25 @@ class PreparedQuery(Generic[M]):
         with self._lock:
             if alias in self._compiled:
                 return self._compiled[alias]
-            stand_ins = {name: _STAND_IN_BASE - i for i, name in enumerate(names)}
-            queryset = self.build(**stand_ins).using(alias)
-            if queryset.model is not self.model:
-                raise TypeError(f"the queryset returns {queryset.model}, not {self.model}")
-            compiler = queryset.query.get_compiler(using=alias)
-            sql, params = compiler.as_sql()
-            slots = {
-                name: [i for i, p in enumerate(params) if type(p) is int and p == stand_in]
-                for name, stand_in in stand_ins.items()
-            }
+            compiled_twice = []
+            for base in _STAND_INS:
+                stand_ins = {name: base + 10 * i for i, name in enumerate(names)}
+                queryset = self.build(**stand_ins).using(alias)
+                if queryset.model is not self.model:
+                    raise TypeError(f"the queryset returns {queryset.model}, not {self.model}")
+                compiler = queryset.query.get_compiler(using=alias)
+                compiled_twice.append((stand_ins, *compiler.as_sql()))
+            (first, sql, params), (second, other_sql, other_params) = compiled_twice
+            if other_sql != sql or len(other_params) != len(params):
+                raise ValueError("the SQL depends on the values; it cannot be prepared")
+            slots: dict[str, list[int]] = {name: [] for name in names}
+            for i, (a, b) in enumerate(zip(params, other_params, strict=True)):
+                if a == b:
+                    continue
+                name = next((n for n in names if first[n] == a and second[n] == b), None)
+                if name is None or type(a) is not int:
+                    raise ValueError(f"parameter {i} changed with the values but is not one")
+                slots[name].append(i)
             unused = [name for name, positions in slots.items() if not positions]
             if unused:
                 raise ValueError(f"{unused} did not reach the SQL as plain parameters")

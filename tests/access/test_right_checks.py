@@ -2,8 +2,14 @@
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db.models import OuterRef
 
-from registry.access import has_project_right, right_and_groups
+from registry.access import (
+    has_project_right,
+    right_and_groups,
+    right_and_groups_annotations,
+    right_and_groups_of,
+)
 from registry.choices import ProjectRight
 from registry.models import Project
 from registry.roles import Role
@@ -72,3 +78,15 @@ def test_one_query_each(project, people, django_assert_num_queries):
         assert has_project_right(people["via_group"], project, ProjectRight.REVIEW)
     with django_assert_num_queries(1):
         assert right_and_groups(people["via_group"], project, ProjectRight.REVIEW)[0]
+
+
+@pytest.mark.parametrize("action", ProjectRight.values)
+@pytest.mark.parametrize("who", ["direct", "via_group", "nobody", "inactive", "admin"])
+def test_the_annotations_answer_what_right_and_groups_answers(project, people, who, action):
+    user = people[who]
+    roles = (Role.COMPLIANCE_OFFICER, Role.REVIEWER, "credit-team")
+    for target in (project, people["other_project"]):
+        annotations = right_and_groups_annotations(user.pk, OuterRef("pk"), action, roles)
+        annotated = Project.objects.annotate(**annotations).get(pk=target.pk)
+        may, groups = right_and_groups(user, target, action)
+        assert right_and_groups_of(annotated, roles) == (may, groups & set(roles))

@@ -40,21 +40,22 @@ def validated(api, project, owner, reviewer):
 def test_a_round_stays_within_its_query_budget(
     validated, owner, reviewer, compliance, monkeypatch, django_assert_max_num_queries
 ):
-    """request 12, first approval 14, completing approval + apply 16 queries at most (SQLite;
+    """request 12, first approval 13, completing approval + apply 15 queries at most (SQLite;
     PostgreSQL needs one fewer per step). Before the evidence reads were shared, the audit
     events batched and the history diffs taken from the locked rows, the round took 117; 48
     before the request and its version were locked together, the signer's right and roles
     read together and the fairness gate read the policy with the version. (Signing reads the
-    signer's right and roles twice: before the password is asked, and after it is checked.)"""
+    signer's right and roles twice: before the password is asked, and after it is checked,
+    the second time in the statement that locks the request.)"""
     monkeypatch.setattr(transitions, "confirm_password", lambda *a, **k: None)
     head = AuditChainHead.objects.get(pk=1).sequence
     with django_assert_max_num_queries(12):
         request = transitions.request_transition(
             validated, "approved", actor=owner, justification="validated"
         )
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(13):
         transitions.sign(request, signer=reviewer, meaning="approved", password="x")
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(15):
         transitions.sign(request, signer=compliance, meaning="approved", password="x")
     request.refresh_from_db()
     assert request.status == RequestStatus.APPLIED

@@ -93,7 +93,7 @@ def test_the_database_holds_one_pending_request_per_version(project, owner):
     transitions.request_transition(version, "rejected", actor=owner, justification="b")
 
 
-@pytest.mark.parametrize("revoked", ["role", "review right"])
+@pytest.mark.parametrize("revoked", ["role", "review right", "account"])
 def test_a_role_or_right_revoked_while_the_password_is_checked_refuses_the_signature(
     project, owner, reviewer, monkeypatch, revoked
 ):
@@ -106,6 +106,9 @@ def test_a_role_or_right_revoked_while_the_password_is_checked_refuses_the_signa
         # An administrator's change, committed while the password hash was being computed.
         if revoked == "role":
             user.groups.remove(Group.objects.get(name=Role.REVIEWER))
+        elif revoked == "account":
+            # Deactivated in the database; the user object the caller holds still says active.
+            type(user).objects.filter(pk=user.pk).update(is_active=False)
         else:
             accounts.revoke_project_rights(project, user, [ProjectRight.REVIEW], actor=None)
 

@@ -109,3 +109,34 @@ def test_annotation_subqueries_take_the_value_too(project, owner, versions):
     empty = factories.project(owner, key="empty")
     assert prepared.get(pk=project.pk).has_versions is True
     assert prepared.get(pk=empty.pk).has_versions is False
+
+
+def test_every_use_of_a_value_takes_it_on_int4_columns_too(project, owner):
+    # auth_user's id is an int4 on PostgreSQL: a stand-in outside its range was compiled as
+    # "matches nothing", without a parameter, so an Exists on it was always false there (the
+    # value still reached the other subqueries, so the statement was not refused).
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects
+    inactive = factories.user("inactive")
+    inactive.is_active = False
+    inactive.save()
+
+    def build(project_pk, user_pk):
+        return Project.objects.filter(pk=project_pk).annotate(
+            active=Exists(users.filter(pk=user_pk, is_active=True)),
+            owned=Exists(Project.objects.filter(pk=project_pk, owner_id=user_pk)),
+        )
+
+    prepared = PreparedQuery(build, Project)
+    for user in (owner, inactive):
+        got = prepared.get(project_pk=project.pk, user_pk=user.pk)
+        expected = build(project.pk, user.pk).get()
+        assert (got.active, got.owned) == (expected.active, expected.owned)
+    assert prepared.get(project_pk=project.pk, user_pk=owner.pk).active is True
+
+
+def test_a_value_changed_before_it_reaches_the_sql_is_refused(versions):
+    shifted = PreparedQuery(lambda pk: ModelVersion.objects.filter(pk=pk + 1), ModelVersion)
+    with pytest.raises(ValueError, match="changed with the values"):
+        shifted(pk=versions[0].pk)
