@@ -72,15 +72,17 @@ def evidence_annotations(version_path: str = "") -> dict:
     }
 
 
-_LOCKED_VERSION = PreparedQuery(
-    lambda version_pk: (
+def locked_version_queryset(version_pk):
+    """The version locked, with what the evidence checks read (see `locked_for_evidence`)."""
+    return (
         ModelVersion.objects.select_for_update(of=("self",))
         .select_related(*EVIDENCE_RELATED)
         .annotate(**evidence_annotations())
         .filter(pk=version_pk)
-    ),
-    ModelVersion,
-)
+    )
+
+
+_LOCKED_VERSION = PreparedQuery(locked_version_queryset, ModelVersion)
 
 
 def locked_for_evidence(version_pk: int) -> ModelVersion:

@@ -8,7 +8,7 @@ apply a transition exactly once.
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import OuterRef
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from governance import audit_chain
@@ -20,6 +20,7 @@ from governance.gates import (
     evaluate_evidence,
     evidence_annotations,
     locked_for_evidence,
+    locked_version_queryset,
 )
 from governance.history_audit import remember_values
 from governance.models import Signature, TransitionRequest
@@ -129,9 +130,10 @@ def request_transition(version: ModelVersion, to_stage: str, *, actor, justifica
 def _request_transition(version, to_stage, *, actor, justification):
     if not justification or not justification.strip():
         raise Conflict("a justification is required")
-    version = locked_for_evidence(version.pk)
+    version = _LOCKED_FOR_REQUEST.get(version_pk=version.pk, actor_pk=actor.pk)
     project = version.registered_model.project
-    if not has_project_right(actor, project, ProjectRight.CONTRIBUTE):
+    may_contribute, _ = right_and_groups_of(version, ())
+    if not may_contribute:
         raise NotAllowed(f"you need the 'contribute' right on {project.key} to request transitions")
     if to_stage not in Stage.values:
         raise Conflict(f"unknown stage {to_stage!r}")
@@ -142,7 +144,7 @@ def _request_transition(version, to_stage, *, actor, justification):
     # Issue 9: a retrained version inside the approved change-control plan takes the policy's
     # lighter in-plan approvals; any other retrained version keeps the full rule, flagged.
     rule = rule_for_version(version, rule, policy.definition)
-    if _PENDING(version_pk=version.pk):
+    if version.has_pending_request:
         raise Conflict(f"{version} already has a pending transition request")
     request = TransitionRequest(
         model_version=version,
@@ -209,11 +211,20 @@ _LOCKED_REQUEST = {False: _locked_request(False), True: _locked_request(True)}
 _SIGNATURES = PreparedQuery(
     lambda request_pk: Signature.objects.filter(request_id=request_pk), Signature
 )
-_PENDING = PreparedQuery(
-    lambda version_pk: TransitionRequest.objects.filter(
-        model_version_id=version_pk, status=RequestStatus.PENDING
-    ).only("id"),
-    TransitionRequest,
+# The version locked for a new request, with the evidence checks' reads, the requester's
+# right, and whether a request is already pending (the database refuses two as well).
+_LOCKED_FOR_REQUEST = PreparedQuery(
+    lambda version_pk, actor_pk: locked_version_queryset(version_pk).annotate(
+        **right_and_groups_annotations(
+            actor_pk, OuterRef("registered_model__project_id"), ProjectRight.CONTRIBUTE, ()
+        ),
+        has_pending_request=Exists(
+            TransitionRequest.objects.filter(
+                model_version_id=OuterRef("pk"), status=RequestStatus.PENDING
+            )
+        ),
+    ),
+    ModelVersion,
 )
 
 

@@ -40,7 +40,7 @@ def validated(api, project, owner, reviewer):
 def test_a_round_stays_within_its_query_budget(
     validated, owner, reviewer, compliance, monkeypatch, django_assert_max_num_queries
 ):
-    """request 12, first approval 13, completing approval + apply 15 queries at most (SQLite;
+    """request 10, first approval 13, completing approval + apply 15 queries at most (SQLite;
     PostgreSQL needs one fewer per step). Before the evidence reads were shared, the audit
     events batched and the history diffs taken from the locked rows, the round took 117; 48
     before the request and its version were locked together, the signer's right and roles
@@ -49,7 +49,7 @@ def test_a_round_stays_within_its_query_budget(
     the second time in the statement that locks the request.)"""
     monkeypatch.setattr(transitions, "confirm_password", lambda *a, **k: None)
     head = AuditChainHead.objects.get(pk=1).sequence
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(10):
         request = transitions.request_transition(
             validated, "approved", actor=owner, justification="validated"
         )

@@ -73,6 +73,33 @@ def test_second_pending_request_for_a_version_is_refused(project, owner):
         transitions.request_transition(version, "rejected", actor=owner, justification="b")
 
 
+@pytest.mark.parametrize("who", ["direct", "via_group", "view_only", "deactivated"])
+def test_requesting_needs_the_contribute_right_as_the_database_holds_it(project, owner, who):
+    version, _ = version_with_evidence(project, owner)
+    person = factories.user(who, role=Role.DATA_SCIENTIST)
+    if who == "direct":
+        factories.grant(project, person, ProjectRight.VIEW, ProjectRight.CONTRIBUTE)
+    elif who == "via_group":
+        team = Group.objects.create(name="modellers")
+        person.groups.add(team)
+        factories.grant(project, team, ProjectRight.VIEW, ProjectRight.CONTRIBUTE)
+    elif who == "view_only":
+        factories.grant(project, person, ProjectRight.VIEW)
+    else:
+        factories.grant(project, person, ProjectRight.VIEW, ProjectRight.CONTRIBUTE)
+        # Deactivated in the database; the user object in hand still says active.
+        type(person).objects.filter(pk=person.pk).update(is_active=False)
+    if who in ("direct", "via_group"):
+        request = transitions.request_transition(
+            version, "validation", actor=person, justification="x"
+        )
+        assert request.requested_by == person
+    else:
+        with pytest.raises(NotAllowed, match="'contribute' right"):
+            transitions.request_transition(version, "validation", actor=person, justification="x")
+        assert not TransitionRequest.objects.filter(model_version=version).exists()
+
+
 def test_the_database_holds_one_pending_request_per_version(project, owner):
     version, _ = version_with_evidence(project, owner)
     first = transitions.request_transition(version, "validation", actor=owner, justification="a")
