@@ -181,7 +181,7 @@ def main() -> None:
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
     print(f"machine: {machine()}")
     print(f"database: {pg_version} at {connection.settings_dict['HOST']}, DEBUG={settings.DEBUG}")
-    print("note: the machine is shared with other engineers' test runs; figures vary run to run")
+    print("note: this machine's speed varies up to 2.5x over minutes (reference loop above)")
     print()
 
     # ---- A. append -------------------------------------------------------------------

@@ -190,7 +190,7 @@ def main() -> None:
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
     print(f"machine: {machine()}")
     print(f"database: {pg_version}; media in a temporary folder; DEBUG=1")
-    print("note: the machine is shared with other engineers' test runs; figures vary run to run")
+    print("note: this machine's speed varies up to 2.5x over minutes; compare runs with care")
     print()
 
     owner = factories.user("bench-owner", role=Role.DATA_SCIENTIST)
