@@ -303,9 +303,10 @@ def _rows(sql: str, params: dict) -> Iterator[tuple]:
             yield from cursor.fetchall()
         return
     timeout = str(int(getattr(settings, "LINEAGE_QUERY_TIMEOUT_MS", DEFAULT_TIMEOUT_MS)))
-    # The timeout is SET LOCAL: in autocommit mode the walk gets a transaction of its own;
-    # in a caller's transaction a savepoint keeps the transaction usable after a timeout,
-    # and the caller's own setting is put back after the walk.
+    # The timeout is SET LOCAL: in autocommit mode the walk gets a transaction of its own,
+    # whose end ends the setting; in a caller's transaction a savepoint keeps the transaction
+    # usable after a timeout, and the caller's own setting is put back after the walk.
+    in_callers_transaction = connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
         cursor.execute(
             "SELECT current_setting('statement_timeout'), "
@@ -314,7 +315,8 @@ def _rows(sql: str, params: dict) -> Iterator[tuple]:
         )
         (before, _) = cursor.fetchone()
         yield from cursor.cursor.stream(sql, params, size=STREAM_CHUNK)
-        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [before])
+        if in_callers_transaction:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [before])
 
 
 def _is_timeout(exc: Exception) -> bool:
