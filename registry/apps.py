@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 
@@ -8,6 +9,17 @@ def _sync_roles(sender, **kwargs):
     from registry.roles import sync_role_permissions
 
     sync_role_permissions(Group, Permission)
+
+
+def _binary_arrays(sender, connection, **kwargs):
+    """On PostgreSQL, send list parameters in the binary format. Django's bulk_create sends
+    each column as one array (INSERT ... SELECT * FROM UNNEST(...)); in the text format
+    psycopg escapes every element of a text array with a regular expression in Python, which
+    took a sixth of an OpenLineage batch's time (bench/RESULTS.md)."""
+    if connection.vendor == "postgresql":
+        from psycopg.types.array import ListBinaryDumper
+
+        connection.connection.adapters.register_dumper(list, ListBinaryDumper)
 
 
 class RegistryConfig(AppConfig):
@@ -21,3 +33,4 @@ class RegistryConfig(AppConfig):
 
         # Permissions are created after migrations run, so the roles receive theirs then.
         post_migrate.connect(_sync_roles, dispatch_uid="stagegate_sync_roles")
+        connection_created.connect(_binary_arrays, dispatch_uid="stagegate_binary_arrays")
