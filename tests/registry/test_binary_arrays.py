@@ -20,6 +20,7 @@ def postgresql():
         pytest.skip("needs PostgreSQL: SQLite has no array parameters")
 
 
+@pytest.mark.postgres
 def test_lists_are_sent_in_the_binary_format(postgresql):
     connection.ensure_connection()
     dumper = connection.connection.adapters.get_dumper(list, PyFormat.AUTO)
@@ -35,6 +36,7 @@ def test_a_bulk_insert_keeps_every_text_value_as_it_was(project):  # on SQLite t
     assert stored == {f"d{i}": text for i, text in enumerate(AWKWARD)}
 
 
+@pytest.mark.postgres
 def test_array_parameters_of_other_types_still_work(postgresql):
     with connection.cursor() as cursor:
         cursor.execute(
