@@ -232,12 +232,10 @@ def _lock_open(request_id, *, signer=None) -> TransitionRequest:
     """The request, locked, refused unless still open. With a `signer`, its version is locked
     in the same statement, read with what the evidence checks need (see locked_for_evidence),
     and with the signer's right and roles as they are now (see `_signer_role`)."""
-    with_version = signer is not None
-    if with_version:
-        request = _LOCKED_REQUEST[True].get(request_pk=request_id, signer_pk=signer.pk)
-    else:
+    if signer is None:
         request = _LOCKED_REQUEST[False].get(request_pk=request_id)
-    if with_version:
+    else:
+        request = _LOCKED_REQUEST[True].get(request_pk=request_id, signer_pk=signer.pk)
         version = request.model_version
         version.evidence_run_has_inputs = request.evidence_run_has_inputs
         version.evidence_open_high_risk = request.evidence_open_high_risk
