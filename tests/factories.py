@@ -2,6 +2,7 @@
 
 import hashlib
 import itertools
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -39,7 +40,7 @@ def user(username: str | None = None, *, role: str | None = None, **extra):
 def project(owner, *, key: str | None = None, **fields):
     """A high-risk project owned by `owner` (who gets every right)."""
     n = next(_sequence)
-    defaults = {
+    defaults: dict[str, Any] = {
         "key": key or f"project-{n}",
         "name": f"Project {n}",
         "risk_tier": RiskTier.HIGH,

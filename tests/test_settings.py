@@ -6,6 +6,7 @@ import string
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import pytest
 from django.conf import settings
@@ -55,7 +56,7 @@ def test_production_deploy_check_has_no_security_warnings(deploy_check):
 
 
 @pytest.mark.xfail(
-    "LevelEnum" not in settings.SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "LevelEnum" not in cast(dict, settings.SPECTACULAR_SETTINGS).get("ENUM_NAME_OVERRIDES", {}),
     strict=True,
     reason="check --deploy reports drf_spectacular.W001 'encountered multiple names for the "
     "same choice set (ImpactEnum)' (RiskItem.likelihood and .impact share registry.choices."

@@ -138,6 +138,7 @@ def _rehash_from(sequence: int) -> None:
         AuditEvent.objects.filter(pk=event.pk).update(prev_hash=previous, hash=digest)
         previous = digest
     last = AuditEvent.objects.order_by("-sequence").first()
+    assert last is not None
     AuditChainHead.objects.filter(pk=1).update(sequence=last.sequence, hash=previous)
 
 

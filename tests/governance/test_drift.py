@@ -475,7 +475,7 @@ def test_performance_clean_batch_is_ok() -> None:
     assert report.level == "ok"
     accuracy = report.metrics[0]
     assert accuracy.value == skm.accuracy_score(y_true, y_pred)
-    assert abs(accuracy.drop) < 0.01
+    assert accuracy.drop is not None and abs(accuracy.drop) < 0.01
 
 
 def test_label_flips_breach_the_acceptance_threshold() -> None:
@@ -501,8 +501,10 @@ def test_drop_levels_apply_while_the_threshold_still_holds() -> None:
     breach = performance_decay(
         validated, *_labelled_batch(54, 0.12)[:2], criteria=criteria, task="classification"
     )
-    assert 0.02 <= warn.metrics[0].drop < 0.05 and warn.level == "warn"
-    assert breach.metrics[0].drop >= 0.05 and breach.metrics[0].value > 0.8
+    warn_drop, breach_drop = warn.metrics[0].drop, breach.metrics[0].drop
+    assert warn_drop is not None and breach_drop is not None
+    assert 0.02 <= warn_drop < 0.05 and warn.level == "warn"
+    assert breach_drop >= 0.05 and (breach.metrics[0].value or 0) > 0.8
     assert breach.level == "breach"
     lenient = performance_decay(
         validated,
@@ -531,7 +533,7 @@ def test_regression_metrics_match_sklearn_and_lower_is_better() -> None:
     assert rmse.value == pytest.approx(skm.root_mean_squared_error(y_true, y_pred), rel=1e-12)
     assert r2.value == pytest.approx(skm.r2_score(y_true, y_pred), rel=1e-12)
     # mae ~ 8 sqrt(2 / pi) = 6.38: under the 7.0 threshold, 2.38 worse than validated -> warn
-    assert mae.drop == pytest.approx(mae.value - 4.0)
+    assert mae.value is not None and mae.drop == pytest.approx(mae.value - 4.0)
     assert mae.level == "warn"
     # rmse ~ 8: under the 10.0 threshold, but 3 worse than validated (default limit 0.05)
     assert rmse.level == "breach"

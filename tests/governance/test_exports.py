@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import re
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
@@ -80,7 +81,8 @@ def embedded_fonts(reader: PdfReader) -> set[str]:
     """The base names of the fonts the pages use (subset prefixes such as ABCDEF+ dropped)."""
     names = set()
     for page in reader.pages:
-        for font in (page["/Resources"].get("/Font") or {}).values():
+        resources: Any = page["/Resources"]
+        for font in (resources.get("/Font") or {}).values():
             names.add(str(font.get_object()["/BaseFont"]).lstrip("/").split("+")[-1])
     return names
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 def audit_csv(rows: int = 100, *, fair: bool = True, extra: dict | None = None) -> bytes:
     """y_true alternates; sex alternates in pairs so each group has both classes. Unfair:
     group f is never predicted positive."""
-    data = {"y_true": [], "y_pred": [], "sex": []}
+    data: dict[str, list] = {"y_true": [], "y_pred": [], "sex": []}
     for i in range(rows):
         truth, sex = i % 2, "f" if (i // 2) % 2 else "m"
         pred = truth if i % 10 else 1 - truth

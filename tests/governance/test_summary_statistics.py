@@ -2,6 +2,8 @@
 PSI and chi-square the rows give; KS is only bounded from bins and says so; bad summaries are
 refused whole."""
 
+from typing import Any
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -45,7 +47,7 @@ def categorical(values) -> dict[str, int]:
 
 def summarise(data, bins, *, performance=True) -> dict:
     """What a client holding the rows would send: counts on the reference's own bins."""
-    features = {}
+    features: dict[str, dict[str, Any]] = {}
     for name, spec in bins["features"].items():
         if spec["kind"] == "numeric":
             features[name] = {"counts": summary.counts_on(data[name], spec["edges"])}

@@ -1,6 +1,8 @@
 """The REST API, endpoint by endpoint: list, create, retrieve, update, errors, scoping,
 pagination, filters, search, ordering, role permissions and constant-query lists."""
 
+from typing import cast
+
 import pytest
 from django.conf import settings
 from django.utils import timezone
@@ -23,7 +25,9 @@ pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
 # Whether config/settings.py names the choice sets several fields share (see the schema tests).
-SHARED_ENUMS_NAMED = "LevelEnum" in settings.SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {})
+SHARED_ENUMS_NAMED = "LevelEnum" in cast(dict, settings.SPECTACULAR_SETTINGS).get(
+    "ENUM_NAME_OVERRIDES", {}
+)
 COMMIT = "3f6c2a9d1e8b7c4a5f0e9d8c7b6a5f4e3d2c1b0a"
 
 

@@ -1,5 +1,7 @@
 """Dataset versions are identified by content: the same hash registered twice is one version."""
 
+from typing import Any
+
 import pytest
 
 from registry import services
@@ -17,7 +19,7 @@ def loans(project, member):
 
 
 def register(dataset, actor, content: str, **fields):
-    values = {"uri": f"s3://b/{content}.parquet", "row_count": 100, "split": "test"}
+    values: dict[str, Any] = {"uri": f"s3://b/{content}.parquet", "row_count": 100, "split": "test"}
     values.update(fields)
     return services.register_dataset_version(
         dataset, actor=actor, content_sha256=factories.sha(content), **values
