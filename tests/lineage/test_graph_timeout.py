@@ -2,7 +2,7 @@
 answers 503 with a message saying what to do, and leaves the connection usable."""
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from lineage import graph
 from lineage.models import Edge, Node
@@ -103,25 +103,18 @@ def test_in_autocommit_mode_the_walk_runs_alone_and_times_out_alone(
         assert cursor.fetchone()[0] == "0"
 
 
-def test_a_callers_own_timeout_is_put_back_after_the_walk(long_chain, settings):
-    from django.db import transaction
-
-    settings.LINEAGE_QUERY_TIMEOUT_MS = 10_000
+@pytest.mark.parametrize("outcome", ["answers", "times out"])
+def test_a_callers_own_timeout_is_put_back_after_the_walk(long_chain, settings, outcome):
+    # Answered, the walk puts the caller's setting back; timed out, the savepoint undoes it
+    # and the caller's transaction stays usable.
+    settings.LINEAGE_QUERY_TIMEOUT_MS = 10_000 if outcome == "answers" else 1
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL statement_timeout = '7s'")
-        found = graph.downstream([long_chain.pk], max_nodes=5)
-        assert len(found.nodes) == 5 and found.truncated
+        if outcome == "answers":
+            found = graph.downstream([long_chain.pk], max_nodes=5)
+            assert len(found.nodes) == 5 and found.truncated
+        else:
+            with pytest.raises(graph.LineageQueryTimeout):
+                graph.downstream([long_chain.pk], max_nodes=50_000)
         cursor.execute("SHOW statement_timeout")
         assert cursor.fetchone()[0] == "7s"
-
-
-def test_a_timeout_inside_a_callers_transaction_leaves_it_usable(long_chain, settings):
-    from django.db import transaction
-
-    settings.LINEAGE_QUERY_TIMEOUT_MS = 1
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL statement_timeout = '7s'")
-        with pytest.raises(graph.LineageQueryTimeout):
-            graph.downstream([long_chain.pk], max_nodes=50_000)
-        cursor.execute("SHOW statement_timeout")
-        assert cursor.fetchone()[0] == "7s"  # the savepoint undid the walk's setting
