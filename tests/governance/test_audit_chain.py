@@ -319,6 +319,60 @@ def test_stored_payloads_are_canonical_json_of_their_columns(owner):
     assert verified().valid
 
 
+def test_payload_parts_cut_at_the_events_own_time_not_a_nested_one():
+    """`occurred_at` inside before/after, and the cut's own text inside a value, leave the cut
+    at the event's time: the parts around a time and a sequence give its canonical JSON."""
+    event = {
+        "actor_id": None,
+        "actor_name": "system",
+        "request_id": "",
+        "action": "checkpoint",
+        "object_type": "test",
+        "object_id": '"occurred_at":"\0",',
+        "project_id": None,
+        "before": {"occurred_at": "\0", "sequence": 0},
+        "after": {"x": {"occurred_at": "\0"}},
+        "reason": '"occurred_at":"\\u0000",',
+    }
+    before_time, between = audit_chain._payload_parts(event)
+    occurred, sequence = "2026-11-23T05:00:00.000001+00:00", 42
+    payload = f"{before_time}{occurred}{between}{sequence}}}"
+    assert payload == audit_chain.canonical_json(
+        {**event, "occurred_at": occurred, "sequence": sequence}
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_single_append_keeps_djangos_checks_and_errors_on_its_own_cursor():
+    """Outside query logging the PostgreSQL append runs on a cursor kept for the connection:
+    a new connection gets a new one, and database errors still arrive as Django's."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite appends through Django's cursor")
+    from django.db import DataError
+    from django.db.transaction import TransactionManagementError
+
+    assert not connection.queries_logged
+    _append(2)
+    kept = connection.stagegate_audit_cursor
+    _append(1)
+    assert connection.stagegate_audit_cursor is kept
+    connection.close()
+    _append(1)
+    assert connection.stagegate_audit_cursor is not kept
+    with pytest.raises(DataError):  # object_type is varchar(100)
+        audit_chain.record(AuditAction.CHECKPOINT, object_type="x" * 101, object_id="1")
+    with transaction.atomic():
+        with pytest.raises(DataError), transaction.atomic():
+            audit_chain.record(AuditAction.CHECKPOINT, object_type="x" * 101, object_id="1")
+        _append(1)  # the savepoint rolled back: the transaction goes on
+    with pytest.raises(TransactionManagementError), transaction.atomic():
+        transaction.set_rollback(True)
+        _append(1)
+    assert verified().valid
+    assert AuditEvent.objects.filter(object_type="x" * 101).count() == 0
+
+
 def test_a_batch_appends_its_events_in_one_lock_of_the_head(django_assert_max_num_queries):
     head = AuditChainHead.objects.get(pk=1).sequence
     # Savepoint and release, then lock + insert-and-move on PostgreSQL (lock, insert, move on
