@@ -295,12 +295,13 @@ def _execute_on_postgresql(statement: str, parameters):
     db.validate_thread_sharing()
     db.validate_no_broken_transaction()
     # Kept on the connection's wrapper (one per thread); a new connection gets a new cursor.
-    cursor = getattr(db, "stagegate_audit_cursor", None)
-    if cursor is None or cursor.connection is not db.connection:
-        cursor = db.stagegate_audit_cursor = db.connection.cursor()
+    kept = getattr(db, "stagegate_audit_cursor", None)
+    if kept is None or kept.connection is not db.connection:
+        kept = db.connection.cursor()
+        setattr(db, "stagegate_audit_cursor", kept)  # noqa: B010 - not an attribute Django has
     with db.wrap_database_errors:
-        cursor.execute(statement, parameters)
-        return cursor.fetchone()
+        kept.execute(statement, parameters)
+        return kept.fetchone()
 
 
 # Only our own table names are interpolated into these statements; values are parameters.

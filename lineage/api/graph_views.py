@@ -121,51 +121,77 @@ def _node_head(kind: str, namespace: str) -> str:
     )
 
 
-def marquez_node(row: tuple) -> tuple[str, str, str]:
-    """A node row's share of the Marquez document: (its id as text, as the edge list names it;
-    its public id, quoted; its JSON object up to its in-edges). Made as the rows arrive."""
-    node_id, kind, object_id, ref, label, namespace = row
-    public_id = quote(ref)
-    start = (
-        f'{{"id":{public_id},{_node_head(kind, namespace)}{object_id},'
-        f'"label":{quote(label)}}},"inEdges":['
-    )
-    return str(node_id), public_id, start
-
-
-def marquez_document(subgraph: graph.Subgraph) -> str:
-    """`{"graph": [{"id", "type", "data", "inEdges", "outEdges"}], "truncated"}` as JSON text.
+class MarquezDocument:
+    """The Marquez document of a walk, `{"graph": [{"id", "type", "data", "inEdges",
+    "outEdges"}], "truncated"}` as JSON text, written as the walk's rows arrive: pass `add` as
+    the walk's `prepare`, then call `text` with the walk's answer.
 
     Written as text from the statement's raw rows: for 10,000 nodes, building dicts (or even
     a tuple per node and per edge) and encoding them took longer than the graph query itself
     (rendering in PostgreSQL with string_agg/json_agg was no faster). Every string is still
     escaped by the json module's C encoder, the very function json.dumps calls, once each.
-    The nodes' parts come from `marquez_node`, made during the walk when it was asked to
-    (`prepare=marquez_node`), otherwise here.
+    A row carries its node's out-edges; the rows come newest first, so an edge's destination
+    has nearly always arrived already and the edge is written at once, while the database
+    is still making the next rows. The few others are written at the end.
     """
-    prepared = subgraph.prepared or list(map(marquez_node, subgraph.node_rows))
-    words = subgraph.edge_words
-    quoted = {key: public_id for key, public_id, _ in prepared}
-    ins: dict[str, list[str]] = {}
-    outs: dict[str, list[str]] = {}
-    for src, dst in zip(words[0::3], words[1::3], strict=True):
-        edge = f'{{"origin":{quoted[src]},"destination":{quoted[dst]}}}'
-        if src in outs:
-            outs[src].append(edge)
+
+    def __init__(self):
+        self.quoted: dict[str, str] = {}  # node id (as the edge lists write it) -> public id
+        self.ins: dict[str, list[str]] = {}
+        self.outs: dict[str, list[str]] = {}
+        self.waiting: list[tuple[str, str]] = []  # (src, dst) whose dst had not arrived
+
+    def add(self, row: tuple) -> tuple[str, str]:
+        """A node row's share: (its id as text, its JSON object up to its in-edges)."""
+        node_id, kind, object_id, ref, label, namespace, out_edges = row
+        key = str(node_id)
+        public_id = self.quoted[key] = quote(ref)
+        if out_edges:
+            quoted, ins = self.quoted, self.ins
+            mine: list[str] = []
+            for dst in out_edges.split(" ")[0::2]:
+                other = quoted.get(dst)
+                if other is None:
+                    self.waiting.append((key, dst))
+                    continue
+                edge = f'{{"origin":{public_id},"destination":{other}}}'
+                mine.append(edge)
+                if dst in ins:
+                    ins[dst].append(edge)
+                else:
+                    ins[dst] = [edge]
+            self.outs[key] = mine
+        start = (
+            f'{{"id":{public_id},{_node_head(kind, namespace)}{object_id},'
+            f'"label":{quote(label)}}},"inEdges":['
+        )
+        return key, start
+
+    def text(self, subgraph: graph.Subgraph) -> str:
+        # The rows' shares: made during the walk by `add`, or here for a walk made without it.
+        if self.quoted:
+            prepared = subgraph.prepared
         else:
-            outs[src] = [edge]
-        if dst in ins:
-            ins[dst].append(edge)
-        else:
-            ins[dst] = [edge]
-    no_edges: list[str] = []
-    parts = [
-        f"{start}{','.join(ins.get(key, no_edges))}],"
-        f'"outEdges":[{",".join(outs.get(key, no_edges))}]}}'
-        for key, _, start in prepared
-    ]
-    truncated = "true" if subgraph.truncated else "false"
-    return f'{{"graph":[{",".join(parts)}],"truncated":{truncated}}}'
+            prepared = [self.add(row) for row in subgraph.node_rows]
+        quoted, ins, outs = self.quoted, self.ins, self.outs
+        for src, dst in self.waiting:
+            edge = f'{{"origin":{quoted[src]},"destination":{quoted[dst]}}}'
+            outs.setdefault(src, []).append(edge)
+            ins.setdefault(dst, []).append(edge)
+        no_edges: list[str] = []
+        # Reversed: on PostgreSQL the rows come newest first; the document lists oldest first.
+        parts = [
+            f"{start}{','.join(ins.get(key, no_edges))}],"
+            f'"outEdges":[{",".join(outs.get(key, no_edges))}]}}'
+            for key, start in reversed(prepared)
+        ]
+        truncated = "true" if subgraph.truncated else "false"
+        return f'{{"graph":[{",".join(parts)}],"truncated":{truncated}}}'
+
+
+def marquez_document(subgraph: graph.Subgraph) -> str:
+    """The Marquez document of a walk made without `MarquezDocument.add` as its `prepare`."""
+    return MarquezDocument().text(subgraph)
 
 
 def lineage_graph(request) -> HttpResponse:
@@ -179,8 +205,9 @@ def lineage_graph(request) -> HttpResponse:
     )
     projects = graph.visible_project_ids(request.user)
     start = resolve_node(request.query_params.get("nodeId", ""), projects)
-    subgraph = _query(DIRECTIONS[direction], start, depth, max_nodes, projects, marquez_node)
-    return HttpResponse(marquez_document(subgraph), content_type="application/json")
+    document = MarquezDocument()
+    subgraph = _query(DIRECTIONS[direction], start, depth, max_nodes, projects, document.add)
+    return HttpResponse(document.text(subgraph), content_type="application/json")
 
 
 def _by_kind(subgraph: graph.Subgraph) -> dict[str, list[int]]:
