@@ -103,7 +103,7 @@ class Subgraph:
 
     @cached_property
     def edges(self) -> list[tuple[int, int, str]]:
-        edges = []
+        edges: list[tuple[int, int, str]] = []
         for row in self.node_rows:
             if row[6]:
                 words = row[6].split(" ")

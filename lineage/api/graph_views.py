@@ -3,6 +3,7 @@ version's downstream models, and the PROV-JSON export. Each is a few constant qu
 visible projects, the start node, one graph statement (lineage.graph), and one per record kind.
 """
 
+from collections import defaultdict
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii as quote
 
@@ -135,37 +136,36 @@ class MarquezDocument:
     is still making the next rows. The few others are written at the end.
     """
 
-    def __init__(self):
-        self.quoted: dict[str, str] = {}  # node id (as the edge lists write it) -> public id
-        self.ins: dict[str, list[str]] = {}
-        self.outs: dict[str, list[str]] = {}
-        self.waiting: list[tuple[str, str]] = []  # (src, dst) whose dst had not arrived
+    def __init__(self) -> None:
+        quoted: dict[str, str] = {}  # node id (as the edge lists write it) -> public id
+        ins: defaultdict[str, list[str]] = defaultdict(list)
+        outs: dict[str, list[str]] = {}
+        waiting: list[tuple[str, str]] = []  # (src, dst) whose dst had not arrived
+        self.quoted, self.ins, self.outs, self.waiting = quoted, ins, outs, waiting
 
-    def add(self, row: tuple) -> tuple[str, str]:
-        """A node row's share: (its id as text, its JSON object up to its in-edges)."""
-        node_id, kind, object_id, ref, label, namespace, out_edges = row
-        key = str(node_id)
-        public_id = self.quoted[key] = quote(ref)
-        if out_edges:
-            quoted, ins = self.quoted, self.ins
-            mine: list[str] = []
-            for dst in out_edges.split(" ")[0::2]:
-                other = quoted.get(dst)
-                if other is None:
-                    self.waiting.append((key, dst))
-                    continue
-                edge = f'{{"origin":{public_id},"destination":{other}}}'
-                mine.append(edge)
-                if dst in ins:
+        # A closure over the four collections, not a method: it runs once per row, while the
+        # database waits for the client to take the next ones.
+        def add(row: tuple) -> tuple[str, str]:
+            """A node row's share: (its id as text, its JSON object up to its in-edges)."""
+            node_id, kind, object_id, ref, label, namespace, out_edges = row
+            key = str(node_id)
+            public_id = quoted[key] = quote(ref)
+            if out_edges:
+                mine = outs[key] = []
+                for dst in out_edges.split(" ")[0::2]:
+                    other = quoted.get(dst)
+                    if other is None:
+                        waiting.append((key, dst))
+                        continue
+                    edge = f'{{"origin":{public_id},"destination":{other}}}'
+                    mine.append(edge)
                     ins[dst].append(edge)
-                else:
-                    ins[dst] = [edge]
-            self.outs[key] = mine
-        start = (
-            f'{{"id":{public_id},{_node_head(kind, namespace)}{object_id},'
-            f'"label":{quote(label)}}},"inEdges":['
-        )
-        return key, start
+            return key, (
+                f'{{"id":{public_id},{_node_head(kind, namespace)}{object_id},'
+                f'"label":{quote(label)}}},"inEdges":['
+            )
+
+        self.add = add
 
     def text(self, subgraph: graph.Subgraph) -> str:
         # The rows' shares: made during the walk by `add`, or here for a walk made without it.
@@ -177,7 +177,7 @@ class MarquezDocument:
         for src, dst in self.waiting:
             edge = f'{{"origin":{quoted[src]},"destination":{quoted[dst]}}}'
             outs.setdefault(src, []).append(edge)
-            ins.setdefault(dst, []).append(edge)
+            ins[dst].append(edge)
         no_edges: list[str] = []
         # Reversed: on PostgreSQL the rows come newest first; the document lists oldest first.
         parts = [

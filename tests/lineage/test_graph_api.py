@@ -189,25 +189,51 @@ def test_labels_with_quotes_and_unicode_stay_valid_json(api, project, member):
     assert body["graph"][0]["data"]["label"] == f'daily "features" ✓ \\ back #{run.pk}'
 
 
+def test_every_edge_is_listed_on_both_its_nodes_whichever_is_older(api, pipeline, member):
+    """The rows come newest first and an edge is written when its source's row arrives; an
+    edge into an older node (here a dataset version registered after the run that used it)
+    waits for the last row, and is listed on both nodes all the same."""
+    from lineage import graph
+    from lineage.recording import link, node_of
+
+    late = factories.dataset_version(pipeline.train.project, member, name="late", split="train")
+    link(late, pipeline.train)
+    assert node_of(late).pk > node_of(pipeline.train).pk
+    start = node_of(pipeline.train)
+    body = lineage(api.as_user(member), start.ref, direction="both", depth=20).json()
+    nodes = by_id(body)
+    edge = {"origin": node_of(late).ref, "destination": f"run:{pipeline.train.pk}"}
+    assert edge in nodes[node_of(late).ref]["outEdges"]
+    assert edge in nodes[f"run:{pipeline.train.pk}"]["inEdges"]
+    # The document's edges, from either end, are exactly the walk's.
+    walk = graph.both([start.pk], depth=20)
+    refs = {node.id: node.ref for node in walk.nodes}
+    expected = sorted((refs[src], refs[dst]) for src, dst, _ in walk.edges)
+    outs = sorted((e["origin"], e["destination"]) for n in body["graph"] for e in n["outEdges"])
+    ins = sorted((e["origin"], e["destination"]) for n in body["graph"] for e in n["inEdges"])
+    assert outs == ins == expected
+
+
 def test_the_document_is_the_same_whether_nodes_are_prepared_during_the_walk_or_after(pipeline):
     import json
 
     from lineage import graph
-    from lineage.api.graph_views import marquez_document, marquez_node
+    from lineage.api.graph_views import MarquezDocument, marquez_document
     from lineage.models import Node
 
     start = Node.objects.get(ref="dataset:credit:raw#1").pk
     seen = []
+    writer = MarquezDocument()
 
     def prepare(row):
         seen.append(row)
-        return marquez_node(row)
+        return writer.add(row)
 
     streamed = graph.both([start], prepare=prepare)
     plain = graph.both([start])
     assert streamed.prepared and seen == streamed.node_rows == plain.node_rows
     assert plain.prepared == []
-    document = marquez_document(streamed)
+    document = writer.text(streamed)
     assert document == marquez_document(plain)
     graph_nodes = json.loads(document)["graph"]
     assert len(graph_nodes) == len(plain.node_rows)
