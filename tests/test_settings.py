@@ -16,8 +16,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 PRODUCTION_SECRET = (string.ascii_letters + string.digits)[:60]
 
 
-def manage(tmp_path, *args, **env):
-    """Run manage.py in a fresh process with exactly the given Stagegate environment."""
+def manage(tmp_path, *args, program=("manage.py",), **env):
+    """Run manage.py (or another of our programs) in a fresh process with exactly the given
+    Stagegate environment."""
     clean = {
         k: v
         for k, v in os.environ.items()
@@ -25,7 +26,7 @@ def manage(tmp_path, *args, **env):
     }
     clean.update(DJANGO_SETTINGS_MODULE="config.settings", STAGEGATE_VAR_DIR=str(tmp_path), **env)
     return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
-        [sys.executable, "manage.py", *args],
+        [sys.executable, *program, *args],
         cwd=BASE_DIR,
         env=clean,
         capture_output=True,
@@ -68,6 +69,16 @@ def test_production_deploy_check_reports_no_issues(deploy_check):
     assert deploy_check.returncode == 0, output
     assert "WARNINGS" not in output, output
     assert "System check identified no issues" in output
+
+
+def test_the_readmes_production_server_command_loads_the_application(tmp_path):
+    """The README starts production with `.venv/bin/gunicorn config.wsgi`: gunicorn is a
+    pinned dependency, and the application loads under it with production settings."""
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    result = production(tmp_path, "--check-config", "config.wsgi", program=(str(gunicorn),))
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = production(tmp_path, "--check-config", "config.nowhere", program=(str(gunicorn),))
+    assert broken.returncode != 0  # the check does load the application
 
 
 def test_bad_boolean_fails_loudly(tmp_path):
