@@ -47,17 +47,10 @@ def new_node(record, *, project, label: str | None = None) -> Node:
 
 
 def add_node(record, *, project, label: str | None = None) -> Node:
-    """The node of `record`, created on first use."""
-    kind = node_kind(record)
-    node, _ = Node.objects.get_or_create(
-        kind=kind,
-        object_id=record.pk,
-        defaults={
-            "project": project,
-            "label": (label or str(record))[:500],
-            "ref": node_ids.ref_for(kind, record, project),
-        },
-    )
+    """The node of a record the action has just created (one insert: a new record has no node
+    yet, and the unique (kind, object_id) constraint refuses a second one loudly)."""
+    node = new_node(record, project=project, label=label)
+    node.save()
     # Nodes never change: the record keeps its node so that linking it costs no lookup.
     record._lineage_node = node
     return node

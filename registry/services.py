@@ -126,6 +126,7 @@ def register_model_version(
     if derived_from is not None and derived_from.registered_model_id != registered_model.pk:
         raise ValidationError({"derived_from": "must be a version of the same model"})
     locked = RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
+    locked.project = project  # the same row, already read: no second lookup for the labels
     locked.last_version += 1
     locked._history_user = actor
     locked.save(update_fields=["last_version", "updated_at"])
@@ -137,7 +138,15 @@ def register_model_version(
         created_by=actor,
         **fields,
     )
-    validated_save(version, actor=actor, reason=reason or "model version registered")
+    # The model (locked above), the actor, the run and the earlier version are records this
+    # action has in hand: full_clean need not look each up again. The version number is
+    # issued under the lock, with the database's unique constraint behind it.
+    validated_save(
+        version,
+        actor=actor,
+        reason=reason or "model version registered",
+        exclude=["registered_model", "created_by", "run", "derived_from"],
+    )
     recording.add_node(version, project=project)
     if run is not None:
         recording.link(run, version, EdgeKind.GENERATED)
