@@ -26,7 +26,6 @@ import argparse
 import cProfile
 import io
 import os
-import platform
 import pstats
 import statistics
 import sys
@@ -36,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 from urllib.parse import urlparse
+
+from machine_info import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -70,26 +71,6 @@ def recreate_database(url: str) -> None:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
-
-
-def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    # A fixed pure-Python loop: this shared machine's speed moves from hour to hour.
-    started = time.perf_counter()
-    sum(range(10_000_000))
-    load += f"; reference loop {(time.perf_counter() - started) * 1e3:.0f} ms"
-    return (
-        f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs "
-        f"({cpu}), load average {load}"
-    )
 
 
 class CpuMeter:

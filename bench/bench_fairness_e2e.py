@@ -25,7 +25,6 @@ import argparse
 import gc
 import io
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -38,6 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 from urllib.parse import urlparse
+
+from machine_info import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -76,22 +77,6 @@ def recreate_database(url: str) -> None:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
-
-
-def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs "
-        f"({cpu}), load average {load}"
-    )
 
 
 def make_data(n: int, seed: int = 0) -> pd.DataFrame:
@@ -188,7 +173,7 @@ def main() -> None:
         pg_version = cursor.fetchone()[0].split(",")[0]
     print("Stagegate fairness audit end-to-end benchmark (bench/bench_fairness_e2e.py)")
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
-    print(f"machine: {machine()}")
+    print(f"machine: {machine(reference_loop=False)}")
     print(f"database: {pg_version}; media in a temporary folder; DEBUG=1")
     print("note: this machine's speed varies up to 2.5x over minutes; compare runs with care")
     print()

@@ -61,7 +61,6 @@ import hashlib
 import http.client
 import json
 import os
-import platform
 import secrets
 import signal
 import socket
@@ -78,6 +77,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import psycopg
+from machine_info import load_average, machine, reference_loop_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 PG = "postgres@127.0.0.1:5432"
@@ -117,32 +117,6 @@ print(json.dumps({"token": token.key, "model": model.pk, "project": project.key,
                   "tier": project.risk_tier, "policy": str(policy), "django": django.__version__}))
 """
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def reference_loop_ms() -> float:
-    # A fixed pure-Python loop: this shared machine's speed moves from minute to minute.
-    started = time.perf_counter()
-    sum(range(10_000_000))
-    return (time.perf_counter() - started) * 1e3
-
-
-def load_average() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs "
-        f"({cpu}), load average {load_average()}; reference loop {reference_loop_ms():.0f} ms"
-    )
 
 
 def recreate_database(name: str) -> None:
