@@ -32,10 +32,11 @@ SQLite (but for the name of the string aggregate). How it is bounded, and why:
   text value ("dst kind dst kind ..."; a row per edge cost the client more than an aggregate
   costs the server). Each node's edges are found by one probe of the (src, dst) index as its
   row is made, so they arrive with the nodes while the rows stream, not in one value after
-  them. The rows come in descending id order: lineage edges point from older records to
-  newer ones (in the benchmark graph 99.5% of them go to a larger id), so an edge's
-  destination has almost always arrived before its source, and the client can write the
-  edge as soon as the source's row arrives (the others wait for the last row).
+  them. The rows come in descending id order (PostgreSQL reads the kept ids in the order
+  they were sorted; SQLite may not, which costs only speed): lineage edges point from older
+  records to newer ones (in the benchmark graph 99.5% of them go to a larger id), so an
+  edge's destination has almost always arrived before its source, and the client can write
+  the edge as soon as the source's row arrives (the others wait for the last row).
 - **Time.** On PostgreSQL the statement runs under a transaction-local `statement_timeout`
   (`LINEAGE_QUERY_TIMEOUT_MS`); running past it raises `LineageQueryTimeout`, which the API
   answers with 503.
@@ -86,7 +87,8 @@ class Subgraph:
     """Nodes found, the edges between them (src, dst, kind), and whether max_nodes cut it.
 
     Kept as the statement returned them: `node_rows`, tuples in GraphNode's order followed by
-    the node's out-edges as text ("dst kind dst kind ...", or None), in descending id order.
+    the node's out-edges as text ("dst kind dst kind ...", or None), newest node first on
+    PostgreSQL (in no promised order on SQLite).
     `nodes` and `edges` are made from them on first use; the Marquez document of 10,000 nodes
     is written from the raw rows, without the 30,000 tuples (and the garbage collections they
     cause). `prepared` holds what the walk's `prepare` made of each node row, in the same order.
