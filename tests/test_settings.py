@@ -81,6 +81,20 @@ def test_the_readmes_production_server_command_loads_the_application(tmp_path):
     assert broken.returncode != 0  # the check does load the application
 
 
+def test_the_wsgi_application_loads_every_view_and_freezes_it_out_of_the_collector(tmp_path):
+    """config.wsgi loads the URL configuration (and so every view) and then freezes what it
+    loaded, so that full garbage collections during requests do not walk it all again."""
+    code = (
+        "import gc, sys, config.wsgi; "
+        "print(gc.get_freeze_count(), 'lineage.api.graph_views' in sys.modules)"
+    )
+    result = production(tmp_path, "-c", code, program=())
+    assert result.returncode == 0, result.stdout + result.stderr
+    frozen, views_loaded = result.stdout.split()
+    assert views_loaded == "True"
+    assert int(frozen) > 50_000
+
+
 def test_bad_boolean_fails_loudly(tmp_path):
     result = manage(tmp_path, "check", DEBUG="maybe")
     assert result.returncode != 0
