@@ -37,7 +37,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 TARGET_MS = 200.0
-BACKEND = "django.contrib.auth.backends.ModelBackend"
+BACKEND = "registry.access.ModelBackend"
 
 
 def build(requests: int, history: int):

@@ -7,7 +7,7 @@ from registry.choices import RiskStatus
 from tests import factories
 from tests.factories import PASSWORD
 
-BACKEND = "django.contrib.auth.backends.ModelBackend"
+BACKEND = "registry.access.ModelBackend"
 
 
 def login(client, user):
