@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
+from governance import audit_chain
+from governance.history_audit import remember_values
 from lineage import recording
 from lineage.choices import EdgeKind
 from registry import accounts, evaluation_metrics
@@ -125,33 +127,38 @@ def register_model_version(
     require_same_project(project, derived_from, field="derived_from")
     if derived_from is not None and derived_from.registered_model_id != registered_model.pk:
         raise ValidationError({"derived_from": "must be a version of the same model"})
-    locked = RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
-    locked.project = project  # the same row, already read: no second lookup for the labels
-    locked.last_version += 1
-    locked._history_user = actor
-    locked.save(update_fields=["last_version", "updated_at"])
-    version = ModelVersion(
-        registered_model=locked,
-        version=locked.last_version,
-        run=run,
-        derived_from=derived_from,
-        created_by=actor,
-        **fields,
-    )
-    # The model (locked above), the actor, the run and the earlier version are records this
-    # action has in hand: full_clean need not look each up again. The version number is
-    # issued under the lock, with the database's unique constraint behind it.
-    validated_save(
-        version,
-        actor=actor,
-        reason=reason or "model version registered",
-        exclude=["registered_model", "created_by", "run", "derived_from"],
-    )
-    recording.add_node(version, project=project)
-    if run is not None:
-        recording.link(run, version, EdgeKind.GENERATED)
-    if derived_from is not None:
-        recording.link(derived_from, version, EdgeKind.DERIVED)
+    # The model's and the version's audit events are appended together, at the end.
+    with audit_chain.batched():
+        locked = RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
+        # Locked until the end of the transaction: its audit event diffs against these values
+        # instead of reading its previous history row.
+        remember_values(locked)
+        locked.project = project  # the same row, already read: no second lookup for the labels
+        locked.last_version += 1
+        locked._history_user = actor
+        locked.save(update_fields=["last_version", "updated_at"])
+        version = ModelVersion(
+            registered_model=locked,
+            version=locked.last_version,
+            run=run,
+            derived_from=derived_from,
+            created_by=actor,
+            **fields,
+        )
+        # The model (locked above), the actor, the run and the earlier version are records
+        # this action has in hand: full_clean need not look each up again. The version number
+        # is issued under the lock, with the database's unique constraint behind it.
+        validated_save(
+            version,
+            actor=actor,
+            reason=reason or "model version registered",
+            exclude=["registered_model", "created_by", "run", "derived_from"],
+        )
+        recording.add_node(version, project=project)
+        if run is not None:
+            recording.link(run, version, EdgeKind.GENERATED)
+        if derived_from is not None:
+            recording.link(derived_from, version, EdgeKind.DERIVED)
     return version
 
 
