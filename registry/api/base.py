@@ -6,18 +6,26 @@ so lists, counts, filters and detail lookups never reach a project the user cann
 project: a visible project without it answers 403, an invisible one 404.
 """
 
+import functools
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import PermissionDenied
 
 from registry.access import has_project_right
 from registry.choices import ProjectRight
+from registry.prepared import PreparedQuery
 
 
 class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
-    """A reference by id to a record the requesting user may see (others do not exist)."""
+    """A reference by id to a record the requesting user may see (others do not exist).
+
+    The lookup is `get_queryset().get(pk=...)`, as in DRF, compiled once per model (see
+    registry.prepared): building and compiling the rights subqueries each time took a quarter
+    of the CPU of registering a model version."""
 
     default_error_messages = {
         "does_not_exist": "No record with id {pk_value} exists (or it is not visible to you).",
@@ -30,9 +38,47 @@ class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
         super().__init__(**kwargs)
 
     def get_queryset(self):
-        request = self.context.get("request")
-        user = getattr(request, "user", None)
-        return self.model.objects.visible_to(user, ProjectRight.VIEW)
+        return self.model.objects.visible_to(self._user(), ProjectRight.VIEW)
+
+    def _user(self):
+        return getattr(self.context.get("request"), "user", None)
+
+    def to_internal_value(self, data):
+        user = self._user()
+        if (
+            self.pk_field is not None
+            or user is None
+            or not (user.is_authenticated and user.is_active)
+            or user.is_superuser
+        ):
+            return super().to_internal_value(data)
+        pk_field = self.model._meta.pk
+        try:
+            if isinstance(data, bool):
+                raise TypeError(data)
+            pk = pk_field.get_prep_value(data)
+        except (TypeError, ValueError):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        low, high = connection.ops.integer_field_range(pk_field.get_internal_type())
+        found = None
+        if (low is None or pk >= low) and (high is None or pk <= high):
+            found = _visible_by_pk(self.model).first(pk=pk, user_pk=user.pk)
+        if found is None:
+            self.fail("does_not_exist", pk_value=data)
+        return found
+
+
+@functools.cache
+def _visible_by_pk(model) -> PreparedQuery:
+    """`model.objects.visible_to(user, "view").filter(pk=pk)` for a user who is neither a
+    superuser nor inactive (the others take the queryset's own path), compiled once."""
+    user_model = get_user_model()
+
+    def build(pk, user_pk):
+        viewer = user_model(pk=user_pk, is_active=True, is_superuser=False)
+        return model.objects.visible_to(viewer, ProjectRight.VIEW).filter(pk=pk)
+
+    return PreparedQuery(build, model)
 
 
 class VisibleSlugRelatedField(serializers.SlugRelatedField):

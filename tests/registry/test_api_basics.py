@@ -83,3 +83,53 @@ def test_member_registers_model_and_versions_numbered_in_order(api, project, mem
     assert (first.status_code, second.status_code) == (201, 201)
     assert (first.json()["version"], second.json()["version"]) == (1, 2)
     assert first.json()["stage"] == "development"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "Incorrect type. Expected pk value, received str."),
+        (True, "Incorrect type. Expected pk value, received bool."),
+        ([1], "Incorrect type. Expected pk value, received list."),
+        (10**30, "exists (or it is not visible to you)"),
+        (-1, "exists (or it is not visible to you)"),
+    ],
+)
+def test_a_bad_reference_by_id_gets_400_naming_the_field(api, project, member, value, message):
+    """References are looked up by a query compiled once (registry.api.base): bad ids get
+    DRF's errors, and an id out of the column's range is simply not found (not a 500)."""
+    response = api.as_user(member).post(
+        "/api/v1/model-versions/",
+        {"registered_model": value, "artifact_uri": "s3://b/m", "artifact_sha256": "a" * 64},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert message in response.json()["registered_model"][0]
+
+
+def test_a_reference_by_id_finds_exactly_the_records_the_user_may_see(
+    api, project, other_project, member, owner, outsider
+):
+    """The compiled lookup answers what `visible_to(user, "view")` answers: the member's
+    project's model is found, the other project's is not there, and for its owner the
+    reverse; a superuser (the queryset's own path) finds both."""
+    from registry.models import ModelVersion
+
+    mine = factories.registered_model(project, member, name="scorer")
+    theirs = factories.registered_model(other_project, outsider, name="theirs")
+    admin = factories.user("root", is_superuser=True)
+
+    def register(user, model):
+        payload = {"registered_model": model.pk, "artifact_uri": "s3://b/m"}
+        payload["artifact_sha256"] = factories.sha(f"{user.pk}-{model.pk}")
+        return api.as_user(user).post("/api/v1/model-versions/", payload, format="json")
+
+    assert register(member, mine).status_code == 201
+    refused = register(member, theirs)
+    assert refused.status_code == 400
+    assert "not visible to you" in refused.json()["registered_model"][0]
+    assert register(outsider, theirs).status_code == 201
+    assert register(outsider, mine).status_code == 400
+    assert register(admin, mine).status_code == 201
+    assert register(admin, theirs).status_code == 201
+    assert ModelVersion.objects.count() == 4
