@@ -10,8 +10,9 @@ populators, the value converters), and then runs that SQL with the real values. 
 stays the one description of the read; only its compilation is reused. (On PostgreSQL the
 same text also lets the server reuse its plan: see DB_PREPARE_THRESHOLD in the settings.)
 
-Only model-instance querysets whose values are integers (ids) used as plain parameters
-(equality filters, not slices or values computed from them) can be prepared. Compiling
+Only model-instance querysets whose values are integers (ids), or strings named in `strings`
+(a key), used as plain parameters (equality filters, not slices, patterns or values computed
+from them) can be prepared. Compiling
 builds the queryset twice with different stand-in values and checks that the SQL text is the
 same, that the parameters differ only where a value was passed as it is, and that every value
 reached them; it refuses the queryset otherwise.
@@ -55,9 +56,10 @@ class PreparedQuery(Generic[M]):
     """`build(**values)` returns the queryset; calling the PreparedQuery with the same keyword
     values returns its instances (a list), like `list(build(**values))`."""
 
-    def __init__(self, build: Callable[..., QuerySet], model: type[M]):
+    def __init__(self, build: Callable[..., QuerySet], model: type[M], strings: tuple = ()):
         self.build = build
         self.model = model
+        self.strings = frozenset(strings)  # the values that are strings (the others: ints)
         self._compiled: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
 
@@ -82,8 +84,12 @@ class PreparedQuery(Generic[M]):
         compiled = self._compiled.get(alias) or self._compile(alias, sorted(values))
         params = list(compiled.params)
         for name, positions in compiled.slots.items():
+            value = values[name]
+            if type(value) is not (str if name in self.strings else int):
+                # The SQL was compiled for one type: another could compare differently.
+                raise TypeError(f"{name} must be {'a str' if name in self.strings else 'an int'}")
             for position in positions:
-                params[position] = values[name]
+                params[position] = value
         connection = connections[alias]
         if compiled.locks and connection.get_autocommit():
             # What compiling checks each time for select_for_update(), checked here too.
@@ -116,7 +122,12 @@ class PreparedQuery(Generic[M]):
                 return self._compiled[alias]
             compiled_twice = []
             for base in _STAND_INS:
-                stand_ins = {name: base + 10 * i for i, name in enumerate(names)}
+                stand_ins = {
+                    name: f"prepared-stand-in-{base + 10 * i}"
+                    if name in self.strings
+                    else base + 10 * i
+                    for i, name in enumerate(names)
+                }
                 queryset = self.build(**stand_ins).using(alias)
                 if queryset.model is not self.model:
                     raise TypeError(f"the queryset returns {queryset.model}, not {self.model}")
@@ -130,7 +141,7 @@ class PreparedQuery(Generic[M]):
                 if a == b:
                     continue
                 name = next((n for n in names if first[n] == a and second[n] == b), None)
-                if name is None or type(a) is not int:
+                if name is None or type(a) is not type(first[name]):
                     raise ValueError(f"parameter {i} changed with the values but is not one")
                 slots[name].append(i)
             unused = [name for name, positions in slots.items() if not positions]

@@ -140,3 +140,21 @@ def test_a_value_changed_before_it_reaches_the_sql_is_refused(versions):
     shifted = PreparedQuery(lambda pk: ModelVersion.objects.filter(pk=pk + 1), ModelVersion)
     with pytest.raises(ValueError, match="changed with the values"):
         shifted(pk=versions[0].pk)
+
+
+def test_string_values_named_as_strings_are_parameters_too(project, other_project):
+    prepared = PreparedQuery(lambda key: Project.objects.filter(key=key), Project, strings=("key",))
+    assert prepared.get(key="credit") == project
+    assert prepared.get(key=other_project.key) == other_project
+    assert prepared.first(key="no-such-project") is None
+    with pytest.raises(TypeError, match="key must be a str"):
+        prepared.first(key=project.pk)
+
+
+def test_a_string_value_not_named_as_one_or_transformed_is_refused(project):
+    with pytest.raises(ValueError, match="changed with the values but is not one"):
+        PreparedQuery(
+            lambda key: Project.objects.filter(key__contains=key), Project, strings=("key",)
+        ).first(key="cred")
+    with pytest.raises(TypeError, match="pk must be an int"):
+        PreparedQuery(lambda pk: Project.objects.filter(pk=pk), Project).first(pk=str(project.pk))
