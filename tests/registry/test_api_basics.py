@@ -134,3 +134,22 @@ def test_a_reference_by_id_finds_exactly_the_records_the_user_may_see(
     assert register(admin, mine).status_code == 201
     assert register(admin, theirs).status_code == 201
     assert ModelVersion.objects.count() == 4
+
+
+def test_a_token_authenticates_its_user_until_the_user_is_deactivated(api, owner):
+    """Token lookups are compiled once (config.authentication): a wrong key and an inactive
+    user's key get DRF's 401 answers. (Deactivating a user through the application deletes
+    their tokens; here the flag is changed behind its back.)"""
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=owner)
+    for keyword in ("Token", "Bearer"):
+        api.credentials(HTTP_AUTHORIZATION=f"{keyword} {token.key}")
+        assert api.get("/api/v1/projects/").status_code == 200
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key[:-1]}x")
+    wrong = api.get("/api/v1/projects/")
+    assert (wrong.status_code, wrong.json()["detail"]) == (401, "Invalid token.")
+    type(owner).objects.filter(pk=owner.pk).update(is_active=False)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    inactive = api.get("/api/v1/projects/")
+    assert (inactive.status_code, inactive.json()["detail"]) == (401, "User inactive or deleted.")
