@@ -4,12 +4,12 @@ Views check visibility (404) and call the actions, which check the rest (403/409
 """
 
 import django_filters
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,10 +17,16 @@ from governance import audit_chain, policies, transitions
 from governance.api import serializers
 from governance.models import AuditEvent, LifecyclePolicy, TransitionRequest
 from registry.access import has_project_right
+from registry.api.base import find_visible
 from registry.choices import ProjectRight
 from registry.models import ModelVersion, Project
+from registry.prepared import PreparedQuery
 
 REQUEST_RELATED = ("model_version__registered_model__project", "requested_by", "policy")
+_REQUEST_BY_PK = PreparedQuery(
+    lambda pk: TransitionRequest.objects.select_related(*REQUEST_RELATED).filter(pk=pk),
+    TransitionRequest,
+)
 
 
 class TransitionRequestFilter(django_filters.FilterSet):
@@ -121,17 +127,17 @@ class ModelVersionTransitionsView(APIView):
         responses={201: serializers.TransitionRequestSerializer},
     )
     def post(self, request, pk):
-        version = get_object_or_404(ModelVersion.objects.visible_to(request.user), pk=pk)
+        version = find_visible(ModelVersion, request.user, pk)
+        if version is None:
+            raise NotFound("No such model version (or it is not visible to you).")
         if not request.user.has_perm("governance.add_transitionrequest"):
             raise PermissionDenied("Your role does not allow you to request transitions.")
         data = serializers.TransitionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         created = transitions.request_transition(version, actor=request.user, **data.validated_data)
-        fresh = (
-            TransitionRequest.objects.select_related(*REQUEST_RELATED)
-            .prefetch_related("signatures__signer")
-            .get(pk=created.pk)
-        )
+        # Read back, so that the answer (and its record hash) shows what was stored.
+        fresh = _REQUEST_BY_PK.get(pk=created.pk)
+        prefetch_related_objects([fresh], "signatures__signer")
         return Response(
             serializers.TransitionRequestSerializer(fresh, context={"request": request}).data,
             status=status.HTTP_201_CREATED,

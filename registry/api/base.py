@@ -45,28 +45,32 @@ class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
         return getattr(self.context.get("request"), "user", None)
 
     def to_internal_value(self, data):
-        user = self._user()
-        if (
-            self.pk_field is not None
-            or user is None
-            or not (user.is_authenticated and user.is_active)
-            or user.is_superuser
-        ):
+        if self.pk_field is not None:
             return super().to_internal_value(data)
-        pk_field = self.model._meta.pk
         try:
-            if isinstance(data, bool):
-                raise TypeError(data)
-            pk = pk_field.get_prep_value(data)
+            found = find_visible(self.model, self._user(), data)
         except (TypeError, ValueError):
             self.fail("incorrect_type", data_type=type(data).__name__)
-        low, high = connection.ops.integer_field_range(pk_field.get_internal_type())
-        found = None
-        if (low is None or pk >= low) and (high is None or pk <= high):
-            found = _visible_by_pk(self.model).first(pk=pk, user_pk=user.pk)
         if found is None:
             self.fail("does_not_exist", pk_value=data)
         return found
+
+
+def find_visible(model, user, pk):
+    """The `model` record with id `pk` that `user` may view (with its project), or None:
+    `model.objects.visible_to(user, "view").filter(pk=pk).first()`, compiled once. An id that
+    is not one raises TypeError or ValueError, as the queryset would."""
+    if user is None or not (user.is_authenticated and user.is_active) or user.is_superuser:
+        queryset = model.objects.visible_to(user, ProjectRight.VIEW)
+        return _with_project(queryset).filter(pk=pk).first()
+    pk_field = model._meta.pk
+    if isinstance(pk, bool):
+        raise TypeError(pk)
+    pk = pk_field.get_prep_value(pk)
+    low, high = connection.ops.integer_field_range(pk_field.get_internal_type())
+    if (low is not None and pk < low) or (high is not None and pk > high):
+        return None  # no such row (Django compiles such a filter as matching nothing)
+    return _visible_by_pk(model).first(pk=pk, user_pk=user.pk)
 
 
 @functools.cache
