@@ -24,6 +24,7 @@ from registry.models import (
     RegisteredModel,
     RiskItem,
 )
+from registry.prepared import PreparedQuery
 from registry.record_checks import require_same_project, validated_save
 
 PROJECT_EDITABLE = (
@@ -111,6 +112,13 @@ def update_model(model: RegisteredModel, *, actor, reason: str = "", **fields) -
     return model
 
 
+# The model whose version counter a registration moves, locked (compiled once: see
+# registry.prepared).
+_LOCKED_MODEL = PreparedQuery(
+    lambda pk: RegisteredModel.objects.select_for_update().filter(pk=pk), RegisteredModel
+)
+
+
 @transaction.atomic
 def register_model_version(
     registered_model: RegisteredModel,
@@ -129,7 +137,7 @@ def register_model_version(
         raise ValidationError({"derived_from": "must be a version of the same model"})
     # The model's and the version's audit events are appended together, at the end.
     with audit_chain.batched():
-        locked = RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
+        locked = _LOCKED_MODEL.get(pk=registered_model.pk)
         # Locked until the end of the transaction: its audit event diffs against these values
         # instead of reading its previous history row.
         remember_values(locked)
