@@ -15,6 +15,7 @@ from lineage import recording
 from lineage.choices import EdgeKind
 from registry import accounts, evaluation_metrics
 from registry.choices import ProjectRight
+from registry.history import tag_change
 from registry.models import (
     Dataset,
     DatasetVersion,
@@ -143,7 +144,7 @@ def register_model_version(
         remember_values(locked)
         locked.project = project  # the same row, already read: no second lookup for the labels
         locked.last_version += 1
-        locked._history_user = actor
+        tag_change(locked, actor=actor, reason=reason or "model version registered")
         locked.save(update_fields=["last_version", "updated_at"])
         version = ModelVersion(
             registered_model=locked,
