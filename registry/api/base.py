@@ -60,15 +60,10 @@ def find_visible(model, user, pk):
     """The `model` record with id `pk` that `user` may view (with its project), or None:
     `model.objects.visible_to(user, "view").filter(pk=pk).first()`, compiled once. An id that
     is not one raises TypeError or ValueError, as the queryset would."""
-    pk_field = model._meta.pk
-    if (
-        user is None
-        or not (user.is_authenticated and user.is_active)
-        or user.is_superuser
-        or pk_field.get_internal_type() not in connection.ops.integer_field_ranges
-    ):
+    if user is None or not (user.is_authenticated and user.is_active) or user.is_superuser:
         queryset = model.objects.visible_to(user, ProjectRight.VIEW)
         return _with_project(queryset).filter(pk=pk).first()
+    pk_field = model._meta.pk  # an integer: every project-scoped model's id is
     if isinstance(pk, bool):
         raise TypeError(pk)
     pk = pk_field.get_prep_value(pk)

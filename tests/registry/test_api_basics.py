@@ -153,3 +153,26 @@ def test_a_token_authenticates_its_user_until_the_user_is_deactivated(api, owner
     api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     inactive = api.get("/api/v1/projects/")
     assert (inactive.status_code, inactive.json()["detail"]) == (401, "User inactive or deleted.")
+
+
+def test_registering_records_the_models_counter_change_with_its_before_and_after(project, member):
+    """The model's audit event carries its counter's change, and its history row says why it
+    changed. (That the diff comes from the values read under the row lock, not from a read of
+    the previous history row, is held by the statement budget above.)"""
+    from governance.choices import AuditAction
+    from governance.models import AuditEvent
+    from registry import services
+
+    model = factories.registered_model(project, member, name="scorer")
+    for n in (1, 2):
+        services.register_model_version(
+            model, actor=member, artifact_uri=f"s3://b/{n}", artifact_sha256=factories.sha(str(n))
+        )
+    event = AuditEvent.objects.filter(
+        action=AuditAction.RECORD_UPDATED,
+        object_type="registry.registeredmodel",
+        object_id=str(model.pk),
+    ).last()
+    payload = __import__("json").loads(event.payload)
+    assert (payload["before"], payload["after"]) == ({"last_version": 1}, {"last_version": 2})
+    assert model.history.first().history_change_reason == "model version registered"
