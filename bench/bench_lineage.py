@@ -12,12 +12,21 @@ The graph follows /work/shared/reference/lineage_graph_1m_edges.sql, adapted to 
 tables and inserted with SQL (not the ORM): 1,000 hub dataset versions with skewed reuse, and
 20,000 pipelines of 25 alternating dataset-version / run nodes in 10 projects, with chain,
 skip, cross-pipeline and hub edges; plus one model version at the end of a 500-hop pipeline
-(chain and skip edges). The API is called in process with Django's test client (a warm
-process loaded through config.wsgi, as gunicorn loads it: URL resolution, middleware, token authentication, DRF, JSON rendering all run; no
-socket), as a data scientist who can view the 10 projects, so the rights filter is paid too.
-Each figure is printed beside the time of the same SQL statement run directly, with the
+(chain and skip edges).
+
+The queries are answered twice, as a data scientist who can view the 10 projects (so the
+rights filter is paid too): in process through Django's test client (a warm process loaded
+through config.wsgi, as gunicorn loads it: URL resolution, middleware, token authentication,
+DRF, JSON rendering all run; no socket), and through a warm gunicorn server (the README's
+production command, one sync worker) over loopback HTTP, which is the figure held against
+the target. Each is printed beside the time of the same SQL statement run directly, with the
 client's CPU time and the load average (the machine is shared: wall times move with the load).
---skip-queries / --skip-ingestion run one half.
+
+Ingestion is measured in process (one event per POST, batches of 100), then over HTTP with the
+real openlineage-python client against gunicorn (--workers): its HttpTransport one event at a
+time, its AsyncHttpTransport with --concurrency POSTs in flight, and batches of 100, with the
+server's and PostgreSQL's CPU per event.
+--skip-queries / --skip-ingestion run one half; --skip-http the in-process part only.
 """
 
 import argparse
@@ -25,8 +34,10 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,7 +256,7 @@ def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg()) + f"; reference loop {reference:.0f} ms"
 
 
-def measure_queries(repeat: int) -> None:
+def measure_queries(repeat: int, http: bool) -> None:
     from django.db import connection
     from django.test import Client
     from rest_framework.authtoken.models import Token
@@ -270,14 +281,17 @@ def measure_queries(repeat: int) -> None:
 
         return run
 
-    def api(node_ref, direction, depth, max_nodes):
-        url = (
+    def url(node_ref, direction, depth, max_nodes):
+        return (
             f"/api/v1/lineage?nodeId={node_ref.replace('#', '%23')}&direction={direction}"
             f"&maxNodes={max_nodes}" + (f"&depth={depth}" if depth is not None else "")
         )
 
+    def api(node_ref, direction, depth, max_nodes):
+        path = url(node_ref, direction, depth, max_nodes)
+
         def run():
-            response = client.get(url)
+            response = client.get(path)
             assert response.status_code == 200, response.content[:500]
             return response
 
@@ -294,23 +308,35 @@ def measure_queries(repeat: int) -> None:
         ("same hub, depth=3", hub, ("down",), "downstream", 3, 10_000, 200),
     ]
     print(f"\nload average before: {load_average()}")
-    print(
-        f"{'query':36} {'nodes':>7} {'edges':>7} {'trunc':>5} {'SQL ms':>7} "
-        f"{'API ms':>7} {'API CPU':>7} target"
-    )
+    rows = []
     for title, node, directions, direction, depth, max_nodes, target in cases:
         sql_ms, _ = timed(raw(directions, node.pk, depth, max_nodes), repeat)
         api_ms, api_cpu = timed(api(node.ref, direction, depth, max_nodes), repeat)
         body = api(node.ref, direction, depth, max_nodes)().json()
         nodes = len(body["graph"])
         edges = sum(len(n["outEdges"]) for n in body["graph"])
+        rows.append((title, nodes, edges, body["truncated"], sql_ms, api_ms, api_cpu, target))
+    http_ms = {}
+    if http:
+        urls = [(c[0], url(c[1].ref, c[3], c[4], c[5])) for c in cases]
+        http_ms = measure_queries_http(urls, token.key, repeat)
+    print(
+        f"{'query':36} {'nodes':>7} {'edges':>7} {'trunc':>5} {'SQL ms':>7} "
+        f"{'API ms':>7} {'API CPU':>7} {'HTTP ms':>7} target"
+    )
+    for title, nodes, edges, truncated, sql_ms, api_ms, api_cpu, target in rows:
+        over_http = f"{http_ms[title]:>7.1f}" if title in http_ms else f"{'-':>7}"
+        verdict = "PASS" if http_ms.get(title, api_ms) <= target else "FAIL"
         print(
-            f"{title:36} {nodes:>7,} {edges:>7,} {str(body['truncated']):>5} "
-            f"{sql_ms:>7.1f} {api_ms:>7.1f} {api_cpu:>7.1f} ≤ {target} ms median"
+            f"{title:36} {nodes:>7,} {edges:>7,} {str(truncated):>5} "
+            f"{sql_ms:>7.1f} {api_ms:>7.1f} {api_cpu:>7.1f} {over_http} ≤ {target} ms median "
+            f"{verdict}"
         )
     print(
         f"load average after: {load_average()}  (SQL: wall of the statement alone, fetch "
-        "included; API: wall and client CPU, medians)"
+        "included; API: in process through Django's test client, wall and client CPU; HTTP: "
+        "through gunicorn (1 sync worker) over loopback, request sent to last byte read; "
+        "medians)"
     )
     hub_total = _count_descendants(hub.pk)
     print(f"(the hub has {hub_total:,} descendants in all)")
@@ -350,40 +376,53 @@ def _count_descendants(node_id: int) -> int:
         return cursor.fetchone()[0]
 
 
-def openlineage_events(n_runs: int, namespace: str):
-    """START + COMPLETE pairs of runs that read one dataset and write the next."""
-    producer = "https://example.com/bench"
-    schema = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent"
-    facet = {
-        "_producer": producer,
-        "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json",
-    }
+def openlineage_run_events(n_runs: int, namespace: str):
+    """START + COMPLETE pairs of runs that read one dataset and write the next, as the
+    openlineage-python client's RunEvent objects (Serde.to_dict gives what it sends)."""
+    from openlineage.client.event_v2 import (
+        InputDataset,
+        Job,
+        OutputDataset,
+        Run,
+        RunEvent,
+        RunState,
+    )
+    from openlineage.client.facet_v2 import schema_dataset
+
+    schema = schema_dataset.SchemaDatasetFacet(
+        fields=[schema_dataset.SchemaDatasetFacetFields(name="x", type="float")]
+    )
     prefix = uuid.uuid4().hex[:8]
     for i in range(n_runs):
-        run_id = str(uuid.uuid4())
-        job = {"namespace": namespace, "name": f"bench-job-{prefix}-{i % 50}"}
-        inputs = [{"namespace": "s3://bench", "name": f"in-{prefix}-{i}"}]
+        run = Run(runId=str(uuid.uuid4()))
+        job = Job(namespace=namespace, name=f"bench-job-{prefix}-{i % 50}")
+        inputs = [InputDataset(namespace="s3://bench", name=f"in-{prefix}-{i}")]
         outputs = [
-            {
-                "namespace": "s3://bench",
-                "name": f"out-{prefix}-{i}",
-                "facets": {"schema": {**facet, "fields": [{"name": "x", "type": "float"}]}},
-            }
+            OutputDataset(
+                namespace="s3://bench", name=f"out-{prefix}-{i}", facets={"schema": schema}
+            )
         ]
-        for event_type, minute in (("START", 0), ("COMPLETE", 1)):
-            yield {
-                "eventType": event_type,
-                "eventTime": f"2026-11-22T10:{minute:02d}:00.000Z",
-                "run": {"runId": run_id, "facets": {}},
-                "job": {**job, "facets": {}},
-                "inputs": inputs,
-                "outputs": outputs if event_type == "COMPLETE" else [],
-                "producer": producer,
-                "schemaURL": schema,
-            }
+        for state, minute in ((RunState.START, 0), (RunState.COMPLETE, 1)):
+            yield RunEvent(
+                eventType=state,
+                eventTime=f"2026-11-22T10:{minute:02d}:00.000Z",
+                run=run,
+                job=job,
+                inputs=inputs,
+                outputs=outputs if state == RunState.COMPLETE else [],
+                producer="https://example.com/bench",
+            )
+
+
+def openlineage_events(n_runs: int, namespace: str) -> list[dict]:
+    """The same events as the JSON documents the client posts."""
+    from openlineage.client.serde import Serde
+
+    return [Serde.to_dict(e) for e in openlineage_run_events(n_runs, namespace)]
 
 
 def measure_ingestion(n_runs: int) -> None:
+    """In process (Django's test client): one event per POST, and batches of 100."""
     from django.test import Client
     from rest_framework.authtoken.models import Token
 
@@ -391,14 +430,14 @@ def measure_ingestion(n_runs: int) -> None:
     token, _ = Token.objects.get_or_create(user=viewer)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token.key}")
 
-    events = list(openlineage_events(n_runs, "bench-2"))
+    events = openlineage_events(n_runs, "bench-2")
     started = time.perf_counter()
     for event in events:
         response = client.post("/api/v1/lineage", json.dumps(event), "application/json")
         assert response.status_code in (200, 201), response.content[:500]
     single = len(events) / (time.perf_counter() - started)
 
-    events = list(openlineage_events(n_runs, "bench-3"))
+    events = openlineage_events(n_runs, "bench-3")
     started = time.perf_counter()
     for chunk in range(0, len(events), 100):
         response = client.post(
@@ -407,10 +446,135 @@ def measure_ingestion(n_runs: int) -> None:
         assert response.status_code in (200, 201), response.content[:500]
     batched = len(events) / (time.perf_counter() - started)
     print(
-        f"\nOpenLineage ingestion ({len(events)} events, runs reading and writing datasets): "
-        f"{single:,.0f} events/s one per POST, {batched:,.0f} events/s in batches of 100 "
-        "(target ≥ 300 events/s)"
+        f"\nOpenLineage ingestion in process ({len(events)} events, runs reading and writing "
+        f"datasets): {single:,.0f} events/s one per POST, {batched:,.0f} events/s in batches "
+        "of 100 (target ≥ 300 events/s)"
     )
+
+
+@contextmanager
+def gunicorn(workers: int):
+    """Stagegate under gunicorn (the README's production command) on the bench database,
+    warm; yields (port, ServerCpu)."""
+    import psycopg
+    from http_server import (
+        ServerCpu,
+        free_port,
+        server_process,
+        stagegate_env,
+        stagegate_server,
+    )
+
+    database = BENCH_URL.rpartition("/")[2]
+    with tempfile.TemporaryDirectory(prefix="stagegate-lineage-bench-") as tmp:
+        port = free_port()
+        env = stagegate_env(BENCH_URL, Path(tmp))
+        log = Path(tmp) / "gunicorn.log"
+        command = stagegate_server(port, workers)
+        with (
+            server_process("stagegate", command, ROOT, env, port, "/api/v1/models/", log) as server,
+            psycopg.connect(BENCH_URL.rpartition("/")[0] + "/postgres", autocommit=True) as admin,
+        ):
+            yield port, ServerCpu(server.pid, database, admin)
+
+
+def _http_get(port: int, path: str, token: str) -> bytes:
+    from http_server import Api
+
+    api = Api(port, "", {"Authorization": f"Bearer {token}"})
+    try:
+        return api.fetch("GET", path)
+    finally:
+        api.close()
+
+
+def measure_queries_http(cases, token: str, repeat: int) -> dict[str, float]:
+    """The same requests through gunicorn (one sync worker) over loopback HTTP: median wall
+    from sending the request to the last byte of the answer (not parsed)."""
+    found = {}
+    with gunicorn(1) as (port, _):
+        for title, url in cases:
+            _http_get(port, url, token)  # warm
+            walls = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                _http_get(port, url, token)
+                walls.append((time.perf_counter() - started) * 1000)
+            found[title] = statistics.median(walls)
+    return found
+
+
+def measure_ingestion_http(n_runs: int, workers: int, concurrency: int) -> None:
+    """The real openlineage-python client against gunicorn: its HttpTransport (one event per
+    POST, one after the other, as a pipeline emits them), its AsyncHttpTransport (one event per
+    POST, `concurrency` in flight: the client's high-throughput mode), and plain batches of 100
+    to /api/v1/lineage/batch."""
+    from http_server import Api
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.serde import Serde
+    from openlineage.client.transport.async_http import AsyncHttpConfig, AsyncHttpTransport
+    from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
+    from rest_framework.authtoken.models import Token
+
+    from lineage.models import ReceivedEvent
+
+    viewer = _user("bench-viewer")
+    token, _ = Token.objects.get_or_create(user=viewer)
+    auth = ApiKeyTokenProvider({"apiKey": token.key})
+    print(
+        f"\nOpenLineage ingestion over HTTP: gunicorn, {workers} sync workers, "
+        f"{2 * n_runs} events each (START + COMPLETE of {n_runs} runs)"
+    )
+    with gunicorn(workers) as (port, cpu):
+        url = f"http://127.0.0.1:{port}"
+
+        def run(label: str, send) -> None:
+            events = list(openlineage_run_events(n_runs, "bench-2"))
+            before = ReceivedEvent.objects.count()
+            cpu.start()
+            started = time.perf_counter()
+            send(events)
+            wall = time.perf_counter() - started
+            server, database = cpu.stop()
+            stored = ReceivedEvent.objects.count() - before
+            assert stored == len(events), f"{label}: {stored} of {len(events)} events stored"
+            print(
+                f"  {label:58} {len(events) / wall:7,.0f} events/s   CPU per event: server "
+                f"{server / len(events) * 1e3:.1f} ms + PostgreSQL "
+                f"{database / len(events) * 1e3:.1f} ms"
+            )
+
+        def sequential(events) -> None:
+            client = OpenLineageClient(
+                transport=HttpTransport(HttpConfig(url=url, auth=auth, retry={"total": 0}))
+            )
+            for event in events:
+                client.emit(event)
+
+        def concurrent(events) -> None:
+            config = AsyncHttpConfig(
+                url=url, auth=auth, max_concurrent_requests=concurrency, retry={"total": 0}
+            )
+            transport = AsyncHttpTransport(config)
+            client = OpenLineageClient(transport=transport)
+            for event in events:
+                client.emit(event)
+            transport.wait_for_completion(timeout=300)
+            stats = transport.get_stats()
+            transport.close()
+            assert not stats.get("failed"), stats
+
+        def batches(events) -> None:
+            api = Api(port, "", {"Authorization": f"Bearer {token.key}"})
+            for chunk in range(0, len(events), 100):
+                body = [Serde.to_dict(e) for e in events[chunk : chunk + 100]]
+                api.fetch("POST", "/api/v1/lineage/batch", body)
+            api.close()
+
+        run("openlineage-python HttpTransport, one event per POST", sequential)
+        run(f"openlineage-python AsyncHttpTransport, {concurrency} POSTs in flight", concurrent)
+        run("batches of 100 events per POST (http.client)", batches)
+    print("  (target ≥ 300 events/s)")
 
 
 def main() -> None:
@@ -421,6 +585,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=500, help="runs posted (2 events each)")
     parser.add_argument("--skip-queries", action="store_true")
     parser.add_argument("--skip-ingestion", action="store_true")
+    parser.add_argument("--skip-http", action="store_true", help="in process only")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers, ingestion")
+    parser.add_argument("--concurrency", type=int, default=8, help="client POSTs in flight")
     args = parser.parse_args()
     ensure_database()
     setup_django()
@@ -428,9 +595,11 @@ def main() -> None:
     if args.generate_only:
         return
     if not args.skip_queries:
-        measure_queries(args.repeat)
+        measure_queries(args.repeat, http=not args.skip_http)
     if not args.skip_ingestion:
         measure_ingestion(args.runs)
+        if not args.skip_http:
+            measure_ingestion_http(args.runs, args.workers, args.concurrency)
 
 
 if __name__ == "__main__":

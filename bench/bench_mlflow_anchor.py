@@ -58,25 +58,33 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import http.client
 import json
 import os
-import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
 
+import http_server
 import psycopg
+from http_server import (
+    Api,
+    ApiError,
+    free_port,
+    proc_cpu,
+    process_tree,
+    server_log_tail,
+    server_process,
+    server_warnings,
+    stagegate_server,
+)
 from machine_info import load_average, machine, reference_loop_ms
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +124,6 @@ token = Token.objects.create(user=owner)
 print(json.dumps({"token": token.key, "model": model.pk, "project": project.key,
                   "tier": project.risk_tier, "policy": str(policy), "django": django.__version__}))
 """
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def recreate_database(name: str) -> None:
@@ -137,19 +144,7 @@ def probe_mlflow(venv: Path) -> dict:
 
 def stagegate_env(workdir: Path) -> dict[str, str]:
     """The Stagegate server's environment (also that of its set-up subprocess)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        # Not "production": that mode redirects plain HTTP to HTTPS (a TLS proxy's job).
-        STAGEGATE_ENV="development",
-        DEBUG="0",
-        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1",
-        DATABASE_URL=f"postgres://{PG}/{STAGEGATE_DATABASE}",
-        STAGEGATE_VAR_DIR=str(workdir / "var"),
-        MEDIA_ROOT=str(workdir / "media"),
-    )
-    return env
+    return http_server.stagegate_env(f"postgres://{PG}/{STAGEGATE_DATABASE}", workdir)
 
 
 def setup_stagegate(env: dict[str, str]) -> dict:
@@ -164,37 +159,6 @@ def setup_stagegate(env: dict[str, str]) -> dict:
     if out.returncode:
         raise SystemExit(f"error: the Stagegate set-up failed:\n{out.stderr.strip()[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def proc_cpu(pid: int) -> float:
-    """utime + stime of one process in seconds (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def process_tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
 
 
 class CpuMeter:
@@ -232,66 +196,6 @@ class CpuMeter:
             setattr(self, total, getattr(self, total) + delta)
 
 
-class ApiError(Exception):
-    def __init__(self, request: str, status: int, body: str):
-        super().__init__(f"{request}\n-> HTTP {status}: {body[:2000]}")
-        self.status = status
-        self.body = body
-
-
-class Api:
-    """One server's REST API over one http.client connection, reopened when the server
-    closes it (gunicorn's sync worker does after each response); `connections` opened."""
-
-    def __init__(self, port: int, prefix: str, headers: dict[str, str] | None = None):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.prefix = prefix
-        self.headers = headers or {}
-        self.connections = 0
-
-    def call(self, method: str, endpoint: str, payload: dict | None = None) -> dict:
-        path = self.prefix + endpoint
-        body, headers = None, dict(self.headers)
-        if method == "GET" and payload:
-            path += "?" + urlencode(payload)
-        elif payload is not None:
-            body = json.dumps(payload)
-            headers["Content-Type"] = "application/json"
-        if self.conn.sock is None:
-            self.connections += 1
-        self.conn.request(method, path, body=body, headers=headers)
-        response = self.conn.getresponse()
-        text = response.read().decode()
-        if not 200 <= response.status < 300:
-            raise ApiError(f"{method} {path} {body or ''}".strip(), response.status, text)
-        return json.loads(text) if text else {}
-
-    def get(self, endpoint: str, **params) -> dict:
-        return self.call("GET", endpoint, params)
-
-    def post(self, endpoint: str, **payload) -> dict:
-        return self.call("POST", endpoint, payload)
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-@contextmanager
-def server_process(
-    name: str, command: list[str], cwd: Path, env: dict, port: int, health: str, log_path: Path
-) -> Iterator[subprocess.Popen]:
-    """A server in its own session, logging to `log_path`; stopped on the way out."""
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        wait_until_up(name, server, port, health, log_path)
-        yield server
-    finally:
-        stop(server)
-
-
 def mlflow_server(venv: Path, workdir: Path, port: int) -> tuple[list[str], dict, str]:
     """The MLflow server's command, environment and the command line as printed."""
     command = [
@@ -311,67 +215,6 @@ def mlflow_server(venv: Path, workdir: Path, port: int) -> tuple[list[str], dict
     # The job runner (huey consumers for GenAI jobs) is a side service, not the registry.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     return command, env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false " + " ".join(command)
-
-
-def stagegate_server(port: int) -> list[str]:
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    if not gunicorn.exists():
-        raise SystemExit(f"error: no gunicorn beside {sys.executable} ({gunicorn} is missing)")
-    return [str(gunicorn), "config.wsgi", "--workers", "1", "--bind", f"127.0.0.1:{port}"]
-
-
-LOG_MARKERS = ("Warning", "[WARNING]", "[ERROR]", "[CRITICAL]", "Traceback")
-
-
-def server_warnings(log_path: Path) -> list[str]:
-    """Distinct warnings (deprecations included) and errors that a server logged."""
-    lines = log_path.read_text(errors="replace").splitlines()
-    found = (line.strip() for line in lines if any(m in line for m in LOG_MARKERS))
-    return list(dict.fromkeys(found))
-
-
-def server_log_tail(log_path: Path, lines: int = 25) -> str:
-    return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def wait_until_up(
-    name: str,
-    server: subprocess.Popen,
-    port: int,
-    path: str,
-    log_path: Path,
-    timeout: float = 180,
-) -> None:
-    """Until `path` answers (any status below 500: Stagegate's answers 401 to no token)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            tail = server_log_tail(log_path)
-            raise SystemExit(f"{name} server exited ({server.returncode}):\n{tail}")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        try:
-            conn.request("GET", path)
-            if conn.getresponse().status < 500:
-                return
-        except OSError:
-            pass
-        finally:
-            conn.close()
-        time.sleep(0.5)
-    tail = server_log_tail(log_path)
-    raise SystemExit(f"{name} server did not answer in {timeout:.0f} s:\n{tail}")
-
-
-def stop(server: subprocess.Popen) -> None:
-    """SIGTERM to the server's own process group (mlflow and its uvicorn, or gunicorn's master
-    and worker); after 15 s, SIGKILL to whatever is left of it (normally nothing)."""
-    with suppress(ProcessLookupError):
-        os.killpg(server.pid, signal.SIGTERM)
-    with suppress(subprocess.TimeoutExpired):
-        server.wait(timeout=15)
-    with suppress(ProcessLookupError):
-        os.killpg(server.pid, signal.SIGKILL)
-    server.wait()
 
 
 class Registry:
