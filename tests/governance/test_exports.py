@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from pypdf import PdfReader
 
@@ -376,15 +377,14 @@ def test_bad_export_requests_get_400_with_the_reason(api, compliance, project, p
     assert not DocumentExport.objects.exists()
 
 
-def test_fairness_report_shows_groups_verdicts_and_attaches_the_audit(
-    api, compliance, project, owner, django_capture_on_commit_callbacks
-):
+@pytest.fixture
+def fairness_audit(api, project, owner, django_capture_on_commit_callbacks):
+    """A completed fairness audit of a version with evidence, in which group f is never
+    predicted positive."""
     from governance.models import FairnessAudit
     from tests.governance.test_fairness_audits import audit_csv
 
     version, _ = version_with_evidence(project, owner)
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     with django_capture_on_commit_callbacks(execute=True):
         api.as_user(owner).post(
             "/api/v1/fairness-audits/",
@@ -395,7 +395,13 @@ def test_fairness_report_shows_groups_verdicts_and_attaches_the_audit(
             },
             format="multipart",
         )
-    audit = FairnessAudit.objects.get()
+    return FairnessAudit.objects.get()
+
+
+def test_fairness_report_shows_groups_verdicts_and_attaches_the_audit(
+    api, compliance, fairness_audit, django_capture_on_commit_callbacks
+):
+    audit, version = fairness_audit, fairness_audit.model_version
     client = api.as_user(compliance)
     response = export_via_api(client, "fairness", audit.pk, django_capture_on_commit_callbacks)
     reader = PdfReader(io.BytesIO(pdf_of(client, response.json()["id"])))
@@ -410,6 +416,37 @@ def test_fairness_report_shows_groups_verdicts_and_attaches_the_audit(
     dossier_text = text_of(PdfReader(io.BytesIO(pdf_of(client, dossier.json()["id"]))))
     assert documents.NO_FAIRNESS_AUDIT not in dossier_text
     assert "Results by sex" in dossier_text
+
+
+# --- Every document -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["dossier", "audit_trail", "fairness"])
+def test_every_document_prints_the_audit_chain_head_it_was_made_at(
+    kind, request, api, project, compliance, django_capture_on_commit_callbacks
+):
+    """The head printed anchors the chain outside the database: a later rewrite of the audit
+    table no longer holds the hash a document handed out states."""
+    subject = {
+        "dossier": lambda: request.getfixturevalue("signed_version").pk,
+        "audit_trail": lambda: {"project": "credit"},
+        "fairness": lambda: request.getfixturevalue("fairness_audit").pk,
+    }[kind]()
+    client = api.as_user(compliance)
+    response = export_via_api(client, kind, subject, django_capture_on_commit_callbacks)
+    export = DocumentExport.objects.get(pk=response.json()["id"])
+    # The head when the document was rendered: the event just before the export's own.
+    exported = AuditEvent.objects.get(action=AuditAction.EXPORT_CREATED, object_id=str(export.pk))
+    head = AuditEvent.objects.get(sequence=exported.sequence - 1)
+    assert (export.chain_head_sequence, export.chain_head_hash) == (head.sequence, head.hash)
+    reader = PdfReader(io.BytesIO(pdf_of(client, export.pk)))
+    first_page = re.sub(r"\s+", " ", reader.pages[0].extract_text())
+    assert f"Audit chain head #{head.sequence} {head.hash}" in first_page
+    attached = json.loads(reader.attachments["record.json"][0])
+    assert attached["document"]["audit_chain_head"] == {
+        "sequence": head.sequence,
+        "hash": head.hash,
+    }
 
 
 def test_a_document_may_load_nothing_but_the_installed_fonts():
