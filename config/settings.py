@@ -177,6 +177,11 @@ STORAGES = {
 # Largest prediction / data upload accepted, in megabytes.
 STAGEGATE_MAX_UPLOAD_MB = env_int("STAGEGATE_MAX_UPLOAD_MB", 200, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# The Ed25519 private key (PEM) that signs audit checkpoints; `manage.py audit_checkpoint
+# --generate-key PATH` makes one. Unset in development (DEBUG), a key is made under VAR_DIR
+# on first use; unset in production, checkpoints cannot be written (check --deploy warns).
+_checkpoint_key = env_str("AUDIT_CHECKPOINT_KEY_FILE")
+AUDIT_CHECKPOINT_KEY_FILE = Path(_checkpoint_key) if _checkpoint_key else None
 # How long one lineage graph query may run on PostgreSQL before the API answers 503.
 LINEAGE_QUERY_TIMEOUT_MS = env_int("LINEAGE_QUERY_TIMEOUT_MS", 10_000, minimum=1)
 

@@ -7,8 +7,9 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self):
-        from governance import (  # noqa: F401 - these connect their signal receivers
+        from governance import (  # noqa: F401 - these connect their signal receivers or checks
             access_audit,
+            deploy_checks,
             history_audit,
         )
         from governance.defaults import ensure_defaults

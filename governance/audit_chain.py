@@ -6,14 +6,12 @@ and names the first broken link.
 """
 
 import hashlib
-import hmac
 import json
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 
@@ -580,40 +578,3 @@ def _verify_in_python(chunk_size: int) -> Verification:
         checked += 1
         expected_sequence, previous_hash = sequence + 1, digest
     return _against_head(head, checked, previous_hash)
-
-
-# --- Checkpoints: the chain head anchored outside the database --------------------------------
-
-
-def _checkpoint_mac(body: str) -> str:
-    key = hashlib.sha256(f"stagegate-audit-checkpoint:{settings.SECRET_KEY}".encode()).digest()
-    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
-
-
-def make_checkpoint() -> dict:
-    """A signed statement of the chain head now; kept outside the database it lets a later
-    rewrite of the whole table be detected."""
-    head = AuditChainHead.objects.get(pk=1)
-    body = {"sequence": head.sequence, "hash": head.hash, "created_at": utc_iso(datetime.now(UTC))}
-    return {**body, "hmac_sha256": _checkpoint_mac(canonical_json(body))}
-
-
-def check_checkpoint(checkpoint: dict) -> tuple[bool, str]:
-    """Whether the database still holds the event the checkpoint names, with the same hash."""
-    body = {k: checkpoint.get(k) for k in ("sequence", "hash", "created_at")}
-    if not hmac.compare_digest(
-        _checkpoint_mac(canonical_json(body)), str(checkpoint.get("hmac_sha256", ""))
-    ):
-        return False, "the checkpoint's signature is not valid (altered or from another system)"
-    sequence = body["sequence"]
-    if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
-        return False, "the checkpoint names no event sequence"
-    if sequence == 0:
-        return True, "the checkpoint predates the first event"
-    event = AuditEvent.objects.filter(sequence=sequence).values_list("hash", flat=True)
-    stored = event.first()
-    if stored is None:
-        return False, f"event #{body['sequence']} named by the checkpoint is missing"
-    if stored != body["hash"]:
-        return False, f"event #{body['sequence']} no longer has the checkpointed hash"
-    return True, f"event #{body['sequence']} matches the checkpoint"

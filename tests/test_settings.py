@@ -11,6 +11,8 @@ from typing import cast
 import pytest
 from django.conf import settings
 
+from governance import checkpoints
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 # 60 characters of 60 different kinds: long and varied enough for Django's deploy check.
 PRODUCTION_SECRET = (string.ascii_letters + string.digits)[:60]
@@ -46,7 +48,12 @@ def production(tmp_path, *args, **env):
 
 @pytest.fixture(scope="module")
 def deploy_check(tmp_path_factory):
-    return production(tmp_path_factory.mktemp("var"), "check", "--deploy")
+    """`check --deploy` of a production set-up as the README describes it, with its audit
+    checkpoint key."""
+    var = tmp_path_factory.mktemp("var")
+    key = var / "checkpoint-key.pem"
+    checkpoints.generate_key(key)
+    return production(var, "check", "--deploy", AUDIT_CHECKPOINT_KEY_FILE=str(key))
 
 
 def test_production_deploy_check_has_no_security_warnings(deploy_check):
@@ -99,6 +106,12 @@ def test_bad_boolean_fails_loudly(tmp_path):
     result = manage(tmp_path, "check", DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_production_deploy_check_warns_without_an_audit_checkpoint_key(tmp_path):
+    result = production(tmp_path, "check", "--deploy")
+    assert "governance.W001" in result.stderr
+    assert "AUDIT_CHECKPOINT_KEY_FILE is not set" in result.stderr
 
 
 def test_production_refuses_a_short_secret_key(tmp_path):

@@ -3,7 +3,8 @@
 A request creates a queued `DocumentExport` and hands its id to a Celery task. Generating
 is idempotent: a finished export is never generated again, and a stored file is never
 replaced; the file's name carries the export id and its SHA-256. Each finished export writes
-an audit event with the file's hash.
+an audit event with the file's hash, and becomes a node of the lineage graph downstream of the
+record it documents, in the same transaction.
 """
 
 import hashlib
@@ -19,16 +20,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance import audit_chain
-from governance.choices import AuditAction, ExportStatus
+from governance.choices import AuditAction, ExportKind, ExportStatus
 from governance.errors import Conflict, NotAllowed
 from governance.exports import documents, pdf
 from governance.exports.subjects import Subject
 from governance.models import DocumentExport
+from lineage import recording
+from lineage.choices import EdgeKind, NodeKind
 from registry.access import has_project_right
 from registry.choices import ProjectRight
 from registry.history import printed_name
+from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
+
+recording.register_node_kind("governance.documentexport", NodeKind.EXPORT)
 
 ADD_PERMISSION = "governance.add_documentexport"
 
@@ -167,6 +173,7 @@ def _store(export_id: int, record: dict, rendered: pdf.RenderedPdf) -> None:
             export.status, export.progress = ExportStatus.DONE, 100
             export.completed_at = timezone.now()
             export.save()
+            _record_lineage(export)
             audit_chain.record(
                 AuditAction.EXPORT_CREATED,
                 target=export,
@@ -188,6 +195,27 @@ def _store(export_id: int, record: dict, rendered: pdf.RenderedPdf) -> None:
             # Nothing half-written: the row rolls back, so the file goes too.
             default_storage.delete(saved)
             raise
+
+
+def _record_lineage(export: DocumentExport) -> None:
+    """The finished document's lineage node, derived from the record it documents: a dossier
+    from its model version, a fairness report from its fairness audit. (An audit-trail report
+    documents a project's trail, which is no node of the graph: it gets its node alone.)"""
+    label = f"{export.document_id} {export.get_kind_display()}"
+    recording.add_node(export, project=export.project, label=label)
+    documented = _documented_record(export)
+    if documented is not None:
+        recording.link(documented, export, EdgeKind.DERIVED)
+
+
+def _documented_record(export: DocumentExport):
+    if export.kind == ExportKind.DOSSIER:
+        return ModelVersion.objects.get(pk=export.subject["model_version"])
+    if export.kind == ExportKind.FAIRNESS:
+        audit_model = documents.fairness_audit_model()
+        assert audit_model is not None  # a fairness report is only accepted when it exists
+        return audit_model.objects.get(pk=export.subject["fairness_audit"])
+    return None
 
 
 @dataclass(frozen=True)

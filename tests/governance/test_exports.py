@@ -8,11 +8,13 @@ import hashlib
 import io
 import json
 import re
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from pypdf import PdfReader
 
@@ -23,6 +25,8 @@ from governance.exports import documents, services, subjects
 from governance.exports.pdf_filters import as_json, utc
 from governance.exports.tasks import render_export
 from governance.models import AuditEvent, DocumentExport, ExportImmutable
+from lineage.choices import NodeKind
+from lineage.models import Edge, Node
 from registry import services as registry
 from registry.choices import ProjectRight
 from tests import factories
@@ -343,6 +347,59 @@ def test_export_list_shows_only_projects_with_the_export_right(
     assert all(e["status"] == "queued" and e["download_url"] is None for e in body["results"])
 
 
+# --- Lineage ----------------------------------------------------------------------------------
+
+
+def test_a_finished_dossier_is_in_the_lineage_downstream_of_its_model_version(
+    api, compliance, member, outsider, signed_version, django_capture_on_commit_callbacks
+):
+    response = export_via_api(
+        api.as_user(compliance), "dossier", signed_version.pk, django_capture_on_commit_callbacks
+    )
+    export_ref = f"export:{response.json()['id']}"
+    model_ref = Node.objects.get(kind=NodeKind.MODEL_VERSION, object_id=signed_version.pk).ref
+    body = (
+        api.as_user(member)
+        .get("/api/v1/lineage", {"nodeId": model_ref, "direction": "downstream"})
+        .json()
+    )
+    nodes = {node["id"]: node for node in body["graph"]}
+    assert nodes[export_ref]["type"] == "EXPORT"
+    assert nodes[export_ref]["data"]["label"] == f"SG-EXP-{response.json()['id']:06d} Model dossier"
+    assert nodes[export_ref]["inEdges"] == [{"origin": model_ref, "destination": export_ref}]
+    upstream = api.as_user(member).get("/api/v1/lineage", {"nodeId": export_ref}).json()
+    assert model_ref in {node["id"] for node in upstream["graph"]}
+
+    client = api.as_user(outsider)
+    assert client.get("/api/v1/lineage", {"nodeId": export_ref}).status_code == 404
+    assert client.get("/api/v1/lineage", {"nodeId": model_ref}).status_code == 404
+
+
+def test_an_audit_trail_report_is_a_lineage_node_derived_from_no_record(finished_export):
+    node = Node.objects.get(kind=NodeKind.EXPORT, object_id=finished_export.pk)
+    assert node.project_id == finished_export.project_id
+    assert not node.in_edges.exists()
+
+
+def test_an_export_that_fails_to_finish_leaves_no_lineage_node(
+    signed_version, compliance, monkeypatch
+):
+    export = services.request_export(
+        subjects.resolve("dossier", signed_version.pk, compliance), actor=compliance
+    )
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("the audit trail is unavailable")
+
+    # The audit event is written after the node and its edge, in the same transaction.
+    monkeypatch.setattr(services, "audit_chain", SimpleNamespace(record=refuse))
+    assert services.generate_export(export.pk) == ExportStatus.FAILED
+    export.refresh_from_db()
+    assert export.error == "RuntimeError: the audit trail is unavailable"
+    assert not Node.objects.filter(kind=NodeKind.EXPORT).exists()
+    assert not Edge.objects.filter(dst__kind=NodeKind.EXPORT).exists()
+
+
 # --- Bad requests -----------------------------------------------------------------------------
 
 
@@ -376,15 +433,14 @@ def test_bad_export_requests_get_400_with_the_reason(api, compliance, project, p
     assert not DocumentExport.objects.exists()
 
 
-def test_fairness_report_shows_groups_verdicts_and_attaches_the_audit(
-    api, compliance, project, owner, django_capture_on_commit_callbacks
-):
+@pytest.fixture
+def fairness_audit(api, project, owner, django_capture_on_commit_callbacks):
+    """A completed fairness audit of a version with evidence, in which group f is never
+    predicted positive."""
     from governance.models import FairnessAudit
     from tests.governance.test_fairness_audits import audit_csv
 
     version, _ = version_with_evidence(project, owner)
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     with django_capture_on_commit_callbacks(execute=True):
         api.as_user(owner).post(
             "/api/v1/fairness-audits/",
@@ -395,7 +451,13 @@ def test_fairness_report_shows_groups_verdicts_and_attaches_the_audit(
             },
             format="multipart",
         )
-    audit = FairnessAudit.objects.get()
+    return FairnessAudit.objects.get()
+
+
+def test_fairness_report_shows_groups_verdicts_and_attaches_the_audit(
+    api, compliance, fairness_audit, django_capture_on_commit_callbacks
+):
+    audit, version = fairness_audit, fairness_audit.model_version
     client = api.as_user(compliance)
     response = export_via_api(client, "fairness", audit.pk, django_capture_on_commit_callbacks)
     reader = PdfReader(io.BytesIO(pdf_of(client, response.json()["id"])))
@@ -406,10 +468,45 @@ def test_fairness_report_shows_groups_verdicts_and_attaches_the_audit(
     assert embedded_fonts(reader) <= OUR_FONTS
     attached = json.loads(reader.attachments["record.json"][0])
     assert attached["audit"]["id"] == audit.pk and attached["audit"]["passed"] is False
+    report = Node.objects.get(kind=NodeKind.EXPORT, object_id=response.json()["id"])
+    assert [(e.src.kind, e.src.object_id) for e in report.in_edges.select_related("src")] == [
+        (NodeKind.FAIRNESS_AUDIT, audit.pk)
+    ]
     dossier = export_via_api(client, "dossier", version.pk, django_capture_on_commit_callbacks)
     dossier_text = text_of(PdfReader(io.BytesIO(pdf_of(client, dossier.json()["id"]))))
     assert documents.NO_FAIRNESS_AUDIT not in dossier_text
     assert "Results by sex" in dossier_text
+
+
+# --- Every document -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["dossier", "audit_trail", "fairness"])
+def test_every_document_prints_the_audit_chain_head_it_was_made_at(
+    kind, request, api, project, compliance, django_capture_on_commit_callbacks
+):
+    """The head printed anchors the chain outside the database: a later rewrite of the audit
+    table no longer holds the hash a document handed out states."""
+    subject = {
+        "dossier": lambda: request.getfixturevalue("signed_version").pk,
+        "audit_trail": lambda: {"project": "credit"},
+        "fairness": lambda: request.getfixturevalue("fairness_audit").pk,
+    }[kind]()
+    client = api.as_user(compliance)
+    response = export_via_api(client, kind, subject, django_capture_on_commit_callbacks)
+    export = DocumentExport.objects.get(pk=response.json()["id"])
+    # The head when the document was rendered: the event just before the export's own.
+    exported = AuditEvent.objects.get(action=AuditAction.EXPORT_CREATED, object_id=str(export.pk))
+    head = AuditEvent.objects.get(sequence=exported.sequence - 1)
+    assert (export.chain_head_sequence, export.chain_head_hash) == (head.sequence, head.hash)
+    reader = PdfReader(io.BytesIO(pdf_of(client, export.pk)))
+    first_page = re.sub(r"\s+", " ", reader.pages[0].extract_text())
+    assert f"Audit chain head #{head.sequence} {head.hash}" in first_page
+    attached = json.loads(reader.attachments["record.json"][0])
+    assert attached["document"]["audit_chain_head"] == {
+        "sequence": head.sequence,
+        "hash": head.hash,
+    }
 
 
 def test_a_document_may_load_nothing_but_the_installed_fonts():
