@@ -3,6 +3,7 @@ acceptance evaluation used, made under the project's current policy configuratio
 
 from governance.gates import GateResult, latest_evaluation
 from governance.models import AuditStatus, FairnessAudit
+from registry.models import DatasetVersion
 from registry.prepared import PreparedQuery
 
 # The version's finished audits, newest first, without their (large) results.
@@ -43,14 +44,7 @@ def check_fairness(version, settings: dict) -> GateResult:
     )
     evidence = {"dataset_version": dataset_version.pk}
     if audit is None:
-        reason = (
-            f"no fairness audit of this version on {dataset_version}"
-            if not done
-            else f"no fairness audit on {dataset_version} under the current policy "
-            "configuration (audits on other dataset versions or configurations do not "
-            "count)"
-        )
-        return GateResult(name, False, reason, evidence=evidence)
+        return GateResult(name, False, _missing(done, dataset_version, current), evidence=evidence)
     evidence["fairness_audit"] = audit.pk
     if audit.passed:
         return GateResult(
@@ -70,4 +64,25 @@ def check_fairness(version, settings: dict) -> GateResult:
         False,
         f"fairness audit {audit.pk} did not pass: " + " ".join(failing[:3]),
         evidence=evidence,
+    )
+
+
+def _missing(done, dataset_version, current: str) -> str:
+    """Why none of the version's finished audits counts, naming the audit that comes closest."""
+    if not done:
+        return f"no fairness audit of this version on {dataset_version}"
+    elsewhere = next((a for a in done if a.policy_config_sha256 == current), None)
+    if elsewhere is not None:
+        # Evidence is bound to data versions (DESIGN rule 6).
+        other = DatasetVersion.objects.select_related("dataset__project").get(
+            pk=elsewhere.dataset_version_id
+        )
+        return (
+            f"no fairness audit on {dataset_version}: fairness audit {elsewhere.pk} is on "
+            f"another dataset version, {other}, and an audit of another dataset version does "
+            "not count"
+        )
+    return (
+        f"no fairness audit on {dataset_version} under the current policy configuration "
+        "(audits under another configuration do not count)"
     )

@@ -122,20 +122,42 @@ def _latest_evaluations(version: ModelVersion) -> dict[str, Evaluation]:
     return latest
 
 
+def latest_evaluation_on_any_split(version: ModelVersion) -> Evaluation | None:
+    """The most recent evaluation of `version`, whatever the split of its dataset version."""
+    cached = getattr(version, "_latest_evaluations", None)
+    if cached is not None:
+        return max(cached.values(), key=lambda e: (e.created_at, e.pk), default=None)
+    return (
+        version.evaluations.select_related("dataset_version__dataset__project")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
 @check("evaluation_meets_acceptance")
 def evaluation_meets_acceptance(version: ModelVersion, settings: dict) -> GateResult:
-    """Every acceptance criterion is met by the latest evaluation on its split."""
+    """Every acceptance criterion is met by the latest evaluation on a test-split dataset
+    version. Data the model was trained or tuned on says nothing of how it does on new data,
+    so an evaluation on another split never satisfies the gate, whatever a criterion names."""
     name = "evaluation_meets_acceptance"
     criteria = version.project.acceptance_criteria
     if not criteria:
         return GateResult(name, False, f"project {version.project.key} has no acceptance criteria")
+    evaluation = latest_evaluation(version, Split.TEST)
+    if evaluation is None:
+        other = latest_evaluation_on_any_split(version)
+        if other is None:
+            return GateResult(name, False, "no evaluation on a test-split dataset version")
+        return GateResult(
+            name,
+            False,
+            f"evaluation on {other.dataset_version} is on the {other.dataset_version.split} "
+            "split; the gate needs a test-split dataset version",
+            evidence={"evaluation": other.pk, "dataset_version": other.dataset_version_id},
+        )
     failures, evidence = [], []
     for criterion in criteria:
-        evaluation = latest_evaluation(version, criterion["split"])
         metric = criterion["metric"]
-        if evaluation is None:
-            failures.append(f"no evaluation on a {criterion['split']}-split dataset version")
-            continue
         value = evaluation.metrics.get(metric)
         if value is None:
             failures.append(f"{metric} was not measured on {evaluation.dataset_version}")
@@ -172,14 +194,14 @@ def evaluation_meets_acceptance(version: ModelVersion, settings: dict) -> GateRe
 
 @check("beats_baseline")
 def beats_baseline(version: ModelVersion, settings: dict) -> GateResult:
-    """The model beats the majority-class baseline by the policy's margin."""
+    """The model beats the majority-class baseline by the policy's margin, on the latest
+    evaluation on a test-split dataset version (as the acceptance criteria are judged)."""
     name = "beats_baseline"
     margin = float(settings.get("baseline_margin", 0.0))
     criteria = version.project.acceptance_criteria or []
-    split = criteria[0]["split"] if criteria else Split.TEST
-    evaluation = latest_evaluation(version, split)
+    evaluation = latest_evaluation(version, Split.TEST)
     if evaluation is None:
-        return GateResult(name, False, f"no evaluation on a {split}-split dataset version")
+        return GateResult(name, False, "no evaluation on a test-split dataset version")
     baseline = evaluation.baselines.get("majority_class") or evaluation.baselines.get("mean")
     if not baseline:
         return GateResult(

@@ -69,7 +69,10 @@ def update_project(project: Project, *, actor, reason: str = "", **fields) -> Pr
         grant_project_rights(project, new_owner, ProjectRight.values, actor=actor)
     for name, value in fields.items():
         setattr(project, name, value)
-    validated_save(project, actor=actor, reason=reason, exclude=["key"])
+    # Criteria stored before a rule was tightened stay as they are until someone edits them:
+    # a change to the description is not refused for them.
+    unchanged = [] if "acceptance_criteria" in fields else ["acceptance_criteria"]
+    validated_save(project, actor=actor, reason=reason, exclude=["key", *unchanged])
     return project
 
 

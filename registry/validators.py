@@ -24,7 +24,11 @@ def _require_keys(item, keys, where):
 
 
 def validate_acceptance_criteria(value) -> None:
-    """A list of {metric, threshold, direction, split} the model must meet before release."""
+    """A list of {metric, threshold, direction, split} the model must meet before release.
+
+    Every criterion gates the release (governance/gates.py), which is judged on a test-split
+    dataset version only: a criterion naming another split could never be met as written.
+    """
     if not isinstance(value, list):
         raise ValidationError("acceptance criteria must be a list")
     for index, item in enumerate(value):
@@ -41,6 +45,11 @@ def validate_acceptance_criteria(value) -> None:
             raise ValidationError(f"{where}: direction must be 'higher' or 'lower'")
         if item["split"] not in Split.values:
             raise ValidationError(f"{where}: split must be one of {', '.join(Split.values)}")
+        if item["split"] != Split.TEST:
+            raise ValidationError(
+                f"{where}: split must be 'test', not {item['split']!r}: acceptance criteria "
+                "decide the release, which needs an evaluation on a test-split dataset version"
+            )
 
 
 def validate_schema(value) -> None:

@@ -1,0 +1,163 @@
+"""Signature rules: approvals come from distinct people, and a signature stays bound to the
+exact record it signed — when the record changes afterwards, the signature shows it."""
+
+import pytest
+from axes.models import AccessAttempt
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from governance import policies, transitions
+from governance.audit_chain import sha256_hex
+from governance.choices import AuditAction, RequestStatus
+from governance.errors import Conflict
+from governance.models import AuditEvent, Signature, TransitionRequest
+from governance.policy_rules import default_definition
+from registry import services as registry
+from registry.choices import ProjectRight
+from tests import factories
+from tests.factories import PASSWORD, Role
+from tests.governance.builders import version_with_evidence
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_reviewers_policy(project, owner, compliance):
+    """The project moves to a policy whose first transition needs two reviewers' approvals."""
+    definition = default_definition("high")
+    for rule in definition["transitions"]:
+        if (rule["from"], rule["to"]) == ("development", "validation"):
+            rule["approvals"] = {
+                "count": 2,
+                "roles": [Role.REVIEWER, Role.COMPLIANCE_OFFICER],
+                "compliance_officer_required": False,
+            }
+    policy = policies.propose_policy_version(
+        actor=owner, name="credit-two-reviewers", risk_tier="high", definition=definition
+    )
+    policies.approve_policy_version(policy, signer=compliance, password=PASSWORD)
+    policies.bind_policy(project, policy, actor=compliance)
+    return policy
+
+
+@pytest.fixture
+def riley(project):
+    person = factories.user("riley", role=Role.REVIEWER)
+    factories.grant(project, person, ProjectRight.VIEW, ProjectRight.REVIEW)
+    return person
+
+
+@pytest.fixture
+def pending(project, owner, two_reviewers_policy):
+    """A request needing two approvals, for a version with complete evidence."""
+    version, _ = version_with_evidence(project, owner)
+    return transitions.request_transition(
+        version, "validation", actor=owner, justification="ready for validation"
+    )
+
+
+def approvals(request) -> dict:
+    request.refresh_from_db()
+    return next(g for g in request.gate_results if g["name"] == "approvals")
+
+
+def sign_url(request) -> str:
+    return f"/api/v1/transition-requests/{request.pk}/sign/"
+
+
+# --- approvals come from distinct people -----------------------------------------------------
+
+
+def test_same_reviewer_signing_twice_counts_once(pending, reviewer):
+    transitions.sign(pending, signer=reviewer, meaning="approved", password=PASSWORD)
+    assert approvals(pending)["reason"] == "1 of 2 approvals"
+    with pytest.raises(Conflict, match="you have already signed this request"):
+        transitions.sign(pending, signer=reviewer, meaning="approved", password=PASSWORD)
+    assert Signature.objects.filter(request=pending).count() == 1
+    assert approvals(pending)["reason"] == "1 of 2 approvals"
+    assert pending.status == RequestStatus.PENDING
+
+
+def test_second_signature_by_the_same_reviewer_is_409_via_the_api(api, pending, reviewer):
+    client = api.as_user(reviewer)
+    first = client.post(sign_url(pending), {"meaning": "approved", "password": PASSWORD})
+    assert first.status_code == 201, first.json()
+    events = AuditEvent.objects.count()
+    for meaning in ("approved", "reviewed"):
+        again = client.post(sign_url(pending), {"meaning": meaning, "password": PASSWORD})
+        assert again.status_code == 409
+        assert again.json() == {"detail": "you have already signed this request"}
+    assert AuditEvent.objects.count() == events  # nothing written for the refusals
+    assert not AccessAttempt.objects.exists()  # the right password: no step toward lockout
+    body = client.get(f"/api/v1/transition-requests/{pending.pk}/").json()
+    assert body["status"] == "pending" and len(body["signatures"]) == 1
+    approval = next(g for g in body["gate_results"] if g["name"] == "approvals")
+    assert approval["reason"] == "1 of 2 approvals" and approval["passed"] is False
+
+
+def test_database_refuses_a_second_signature_by_the_same_person(pending, reviewer):
+    transitions.sign(pending, signer=reviewer, meaning="approved", password=PASSWORD)
+    first = Signature.objects.get(request=pending)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Signature.objects.create(
+            request=pending,
+            signer=reviewer,
+            printed_name=first.printed_name,
+            role=first.role,
+            signed_at=timezone.now(),
+            meaning="approved",
+            record_sha256=first.record_sha256,
+            signed_record=first.signed_record,
+        )
+    assert Signature.objects.filter(request=pending).count() == 1
+
+
+def test_two_distinct_reviewers_apply_the_transition(pending, reviewer, riley):
+    transitions.sign(pending, signer=reviewer, meaning="approved", password=PASSWORD)
+    transitions.sign(pending, signer=riley, meaning="approved", password=PASSWORD)
+    assert approvals(pending)["reason"] == "2 of 2 approvals"
+    assert pending.status == RequestStatus.APPLIED
+    signers = set(Signature.objects.filter(request=pending).values_list("signer", flat=True))
+    assert signers == {reviewer.pk, riley.pk}
+
+
+# --- a request signature tracks its record ---------------------------------------------------
+
+
+def test_request_signature_no_longer_matches_once_the_record_changes(
+    api, pending, owner, reviewer, riley, auditor
+):
+    transitions.sign(pending, signer=reviewer, meaning="approved", password=PASSWORD)
+    url = f"/api/v1/transition-requests/{pending.pk}/"
+    before = api.as_user(auditor).get(url).json()
+    [signature] = before["signatures"]
+    assert signature["record_matches"] is True
+    assert signature["record_sha256"] == before["current_record_sha256"]
+
+    # The signed record includes the model card: a change after the signature breaks the bond.
+    registry.update_model_version(
+        pending.model_version, actor=owner, limitations="Not for applicants under 21."
+    )
+    after = api.as_user(auditor).get(url).json()
+    [signature] = after["signatures"]
+    assert signature["record_matches"] is False
+    assert after["current_record_sha256"] != signature["record_sha256"]
+    # The signature itself is unchanged, and its stored text still hashes to its hash.
+    stored = Signature.objects.get(request=pending)
+    assert stored.record_sha256 == before["signatures"][0]["record_sha256"]
+    assert sha256_hex(stored.signed_record) == stored.record_sha256
+    assert "Not for applicants under 21." not in stored.signed_record
+
+    # A stale approval no longer counts: a second reviewer does not complete the request.
+    transitions.sign(pending, signer=riley, meaning="approved", password=PASSWORD)
+    gate = approvals(pending)
+    assert gate["reason"] == (
+        "1 of 2 approvals; 1 approval(s) no longer match the record and must be renewed"
+    )
+    assert pending.status == RequestStatus.PENDING
+    assert TransitionRequest.objects.get(pk=pending.pk).model_version.stage == "development"
+    recorded = AuditEvent.objects.filter(action=AuditAction.SIGNATURE_RECORDED)
+    assert list(recorded.order_by("sequence").values_list("actor_id", flat=True)) == [
+        reviewer.pk,
+        riley.pk,
+    ]
