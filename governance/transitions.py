@@ -39,6 +39,7 @@ from registry.history import printed_name, tag_change
 from registry.models import ModelVersion
 from registry.prepared import PreparedQuery
 from registry.roles import Role
+from registry.stage_guard import moving_stage
 
 APPROVING = SignatureMeaning.APPROVED
 DECIDING = (SignatureMeaning.APPROVED, SignatureMeaning.REJECTED, SignatureMeaning.REVIEWED)
@@ -436,9 +437,9 @@ def _apply_if_ready(
 def _move(version: ModelVersion, to_stage: str, *, actor, request, reason: str) -> None:
     before = version.stage
     version.stage = to_stage
-    version._stage_transition = True
     tag_change(version, actor=actor, reason=reason)
-    version.save(update_fields=["stage", "updated_at"])
+    with moving_stage(version):
+        version.save(update_fields=["stage", "updated_at"])
     audit_chain.record(
         AuditAction.STAGE_CHANGED,
         target=version,
