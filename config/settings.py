@@ -239,10 +239,16 @@ CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Each tick queues only the models whose own MonitoringSchedule is due (governance/monitoring).
+# Requests past their policy's request_expiry_days are closed hourly (counted in days, so an
+# hour late at most).
 CELERY_BEAT_SCHEDULE = {
     "scheduled-monitoring": {
         "task": "governance.tasks.run_scheduled_monitoring_task",
         "schedule": 15 * 60.0,
+    },
+    "expire-transition-requests": {
+        "task": "governance.tasks.expire_transition_requests_task",
+        "schedule": 60 * 60.0,
     },
 }
 

@@ -43,3 +43,12 @@ def run_scheduled_monitoring_task():
     from governance.monitoring import schedules
 
     return {"queued": schedules.run_due()}
+
+
+@shared_task(acks_late=True)
+def expire_transition_requests_task():
+    """Celery beat: close as expired the pending transition requests past their policy's
+    `request_expiry_days` (idempotent: a second run finds nothing more to expire)."""
+    from governance import transitions
+
+    return {"expired": [request.pk for request in transitions.expire_stale_requests()]}

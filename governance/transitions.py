@@ -8,9 +8,10 @@ apply a transition exactly once.
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from config.request_context import acting_as
 from governance import audit_chain
 from governance.choices import AuditAction, RequestStatus, SignatureMeaning
 from governance.errors import Conflict, NotAllowed
@@ -23,7 +24,7 @@ from governance.gates import (
     locked_version_queryset,
 )
 from governance.history_audit import remember_values
-from governance.models import Signature, TransitionRequest
+from governance.models import LifecyclePolicy, Signature, TransitionRequest
 from governance.monitoring.plans import change_control_gates, rule_for_version
 from governance.policies import current_policy
 from governance.policy_rules import rule_for
@@ -39,6 +40,7 @@ from registry.history import printed_name, tag_change
 from registry.models import ModelVersion
 from registry.prepared import PreparedQuery
 from registry.roles import Role
+from registry.stage_guard import moving_stage
 
 APPROVING = SignatureMeaning.APPROVED
 DECIDING = (SignatureMeaning.APPROVED, SignatureMeaning.REJECTED, SignatureMeaning.REVIEWED)
@@ -414,15 +416,8 @@ def _apply_if_ready(
             note=f"the version moved to {version.stage} meanwhile",
         )
         return
-    expiry = _settings(request).get("request_expiry_days")
-    if expiry and request.created_at < timezone.now() - timedelta(days=expiry):
-        _close(
-            request,
-            RequestStatus.EXPIRED,
-            AuditAction.TRANSITION_EXPIRED,
-            actor=actor,
-            note=f"not decided within {expiry} days",
-        )
+    if _is_stale(request, timezone.now()):
+        _expire(request, actor=actor)
         return
     request.model_version = version
     results = _evaluate(request, evidence, signatures)
@@ -433,12 +428,23 @@ def _apply_if_ready(
     _apply(request, version, actor=actor)  # closing the request saves its gate results
 
 
-def _move(version: ModelVersion, to_stage: str, *, actor, request, reason: str) -> None:
+def _move(
+    version: ModelVersion,
+    to_stage: str,
+    *,
+    actor,
+    request,
+    reason: str,
+    other_pending: TransitionRequest | None = None,
+) -> None:
+    """Write `version`'s new stage (the only writer of a stage) and its audit event.
+    `other_pending` is a pending request of `version` other than `request`, locked: it asked
+    to move the version from the stage it is leaving, so it is closed as superseded."""
     before = version.stage
     version.stage = to_stage
-    version._stage_transition = True
     tag_change(version, actor=actor, reason=reason)
-    version.save(update_fields=["stage", "updated_at"])
+    with moving_stage(version):
+        version.save(update_fields=["stage", "updated_at"])
     audit_chain.record(
         AuditAction.STAGE_CHANGED,
         target=version,
@@ -447,15 +453,37 @@ def _move(version: ModelVersion, to_stage: str, *, actor, request, reason: str) 
         before={"stage": before},
         after={"stage": to_stage, "transition_request": request.pk},
     )
+    if other_pending is not None and other_pending.pk != request.pk:
+        _close(
+            other_pending,
+            RequestStatus.SUPERSEDED,
+            AuditAction.TRANSITION_SUPERSEDED,
+            actor=actor,
+            note=f"the version moved to {to_stage} meanwhile (transition request {request.pk})",
+        )
+
+
+def _pending_requests_locked(version_ids: list[int]) -> dict[int, TransitionRequest]:
+    """The pending request of each of these versions (one at most each), locked. Read after
+    the versions are locked, so none can be made meanwhile and none made before is missed."""
+    pending = (
+        TransitionRequest.objects.select_for_update(of=("self",))
+        .select_related("model_version__registered_model__project", "policy")
+        .filter(model_version_id__in=version_ids, status=RequestStatus.PENDING)
+    )
+    for request in pending:
+        remember_values(request)
+    return {request.model_version_id: request for request in pending}
 
 
 def _apply(request: TransitionRequest, version: ModelVersion, *, actor) -> None:
     if request.rule.get("demote_previous_production") and request.to_stage == Stage.PRODUCTION:
-        previous = (
+        previous = list(
             ModelVersion.objects.select_for_update()
             .filter(registered_model_id=version.registered_model_id, stage=Stage.PRODUCTION)
             .exclude(pk=version.pk)
         )
+        pending = _pending_requests_locked([old.pk for old in previous]) if previous else {}
         for old in previous:
             _move(
                 old,
@@ -463,7 +491,10 @@ def _apply(request: TransitionRequest, version: ModelVersion, *, actor) -> None:
                 actor=actor,
                 request=request,
                 reason=f"replaced in production by version {version.version}",
+                other_pending=pending.get(old.pk),
             )
+    # `request` is the version's one pending request (the database holds that), so no other
+    # request of the version itself is left to supersede.
     _move(
         version,
         request.to_stage,
@@ -489,3 +520,64 @@ def _apply(request: TransitionRequest, version: ModelVersion, *, actor) -> None:
         actor=actor,
         note=f"{request.from_stage} → {request.to_stage} applied",
     )
+
+
+def _expiry_days(definition: dict) -> int | None:
+    return definition.get("settings", {}).get("request_expiry_days") or None
+
+
+def _is_stale(request: TransitionRequest, now) -> bool:
+    expiry = _expiry_days(request.policy.definition)
+    return expiry is not None and request.created_at < now - timedelta(days=expiry)
+
+
+def _expire(request: TransitionRequest, *, actor) -> None:
+    expiry = _expiry_days(request.policy.definition)
+    _close(
+        request,
+        RequestStatus.EXPIRED,
+        AuditAction.TRANSITION_EXPIRED,
+        actor=actor,
+        note=f"not decided within {expiry} days",
+    )
+
+
+_EXPIRY_REASON = "transition requests not decided in time expire"
+
+
+def expire_stale_requests(*, actor=None, now=None) -> list[TransitionRequest]:
+    """Close as expired every pending request older than its policy's `request_expiry_days`
+    (the policy it was made under), each with its audit event; run on a schedule (Celery
+    beat, or `manage.py expire_transition_requests`). With no `actor` the system acts.
+
+    Idempotent: a request is locked and checked again before it is closed, so one that was
+    decided meanwhile, or expired by a concurrent run, is left alone.
+    """
+    now = now or timezone.now()
+    if actor is None:
+        # The system, even when called inside someone's request.
+        with acting_as(None, reason=_EXPIRY_REASON):
+            return _expire_stale_requests(actor=None, now=now)
+    return _expire_stale_requests(actor=actor, now=now)
+
+
+def _expire_stale_requests(*, actor, now) -> list[TransitionRequest]:
+    stale = Q(pk__in=[])
+    pending = TransitionRequest.objects.filter(status=RequestStatus.PENDING)
+    for policy_id, definition in LifecyclePolicy.objects.filter(
+        pk__in=pending.values("policy_id")
+    ).values_list("pk", "definition"):
+        expiry = _expiry_days(definition)
+        if expiry is not None:
+            stale |= Q(policy_id=policy_id, created_at__lt=now - timedelta(days=expiry))
+    expired = []
+    for request_id in pending.filter(stale).order_by("pk").values_list("pk", flat=True):
+        # One short transaction each: its lock is held briefly, and the requests already
+        # expired stay expired should a later one fail.
+        with transaction.atomic(), audit_chain.batched():
+            request = _LOCKED_REQUEST[False].get(request_pk=request_id)
+            if request.is_open and _is_stale(request, now):
+                remember_values(request)
+                _expire(request, actor=actor)
+                expired.append(request)
+    return expired

@@ -77,14 +77,21 @@ class ScopedAdmin(SimpleHistoryAdmin):
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
-        self._require_visible(request, object_id)
+        obj = self._require_visible(request, object_id)
+        if request.method == "POST" and not self.has_change_history_permission(request, obj):
+            # simple-history saves a revert posted by anyone who may view the history; for a
+            # record nobody may change here that would write it around its actions (e.g. a
+            # model version's stage and provenance back to an older row's).
+            raise PermissionDenied
         return super().history_form_view(request, object_id, version_id, extra_context)
 
     def _require_visible(self, request, object_id):
         # simple-history falls back to the last historical row of an object it cannot find
         # in the queryset; a record of an invisible project must not be found that way.
-        if self.get_object(request, object_id) is None:
+        obj = self.get_object(request, object_id)
+        if obj is None:
             raise Http404(_("No such record."))
+        return obj
 
 
 class ImmutableAdmin(ScopedAdmin):

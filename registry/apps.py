@@ -34,3 +34,7 @@ class RegistryConfig(AppConfig):
         # Permissions are created after migrations run, so the roles receive theirs then.
         post_migrate.connect(_sync_roles, dispatch_uid="stagegate_sync_roles")
         connection_created.connect(_binary_arrays, dispatch_uid="stagegate_binary_arrays")
+        # SQLite's stage guard triggers call a function each connection must have.
+        from registry.stage_guard import register_sqlite_function
+
+        connection_created.connect(register_sqlite_function, dispatch_uid="stagegate_stage_guard")

@@ -153,7 +153,8 @@ class StageWriteRefused(Exception):
 
 class ModelVersionQuerySet(ProjectScopedQuerySet):
     """Model versions. A bulk write of the stage is refused: it would skip save(), so the
-    transition check, the history row and the audit event (DESIGN rule 2)."""
+    transition check, the history row and the audit event (DESIGN rule 2). The database
+    refuses it too (registry/stage_guard.py); these checks give the clearer message."""
 
     def update(self, **kwargs):
         if "stage" in kwargs:
@@ -168,6 +169,14 @@ class ModelVersionQuerySet(ProjectScopedQuerySet):
                 "the stage of model versions cannot be bulk-updated; request a transition"
             )
         return super().bulk_update(objs, fields, batch_size=batch_size)
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        if any(obj.stage != Stage.DEVELOPMENT for obj in objs):
+            raise StageWriteRefused(
+                "model versions are created in the development stage; request a transition"
+            )
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class ModelVersion(models.Model):
@@ -222,6 +231,8 @@ class ModelVersion(models.Model):
 
     class Meta:
         ordering = ["registered_model", "-version"]
+        # Related lookups and `_base_manager` get the guarded manager too, not a plain one.
+        base_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(
                 fields=["registered_model", "version"], name="unique_version_number_per_model"
@@ -233,8 +244,9 @@ class ModelVersion(models.Model):
         return f"{self.registered_model} v{self.version}"
 
     def save(self, *args, **kwargs):
-        # Stages move only through transitions (DESIGN rule 2): the governance action sets
-        # `_stage_transition` on the instance it saves inside its locked transaction.
+        # Stages move only through transitions (DESIGN rule 2): the governance action saves
+        # the instance inside `registry.stage_guard.moving_stage`, which sets
+        # `_stage_transition` and authorises the write for the database's guard.
         loaded = getattr(self, "_stage_as_loaded", Stage.DEVELOPMENT)
         if self.stage != loaded and not getattr(self, "_stage_transition", False):
             raise StageWriteRefused(

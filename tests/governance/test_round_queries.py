@@ -41,12 +41,14 @@ def test_a_round_stays_within_its_query_budget(
     validated, owner, reviewer, compliance, monkeypatch, django_assert_max_num_queries
 ):
     """request 10, first approval 13, completing approval + apply 15 queries at most (SQLite;
-    PostgreSQL needs one fewer per step). Before the evidence reads were shared, the audit
-    events batched and the history diffs taken from the locked rows, the round took 117; 48
-    before the request and its version were locked together, the signer's right and roles
-    read together and the fairness gate read the policy with the version. (Signing reads the
-    signer's right and roles twice: before the password is asked, and after it is checked,
-    the second time in the statement that locks the request.)"""
+    PostgreSQL takes 8, 11 and 14). The apply includes, on PostgreSQL only, the statement that
+    authorises the stage write for the database's guard (registry/stage_guard.py: 13 → 14);
+    SQLite's guard reads a flag in Python and adds none. Before the evidence reads were
+    shared, the audit events batched and the history diffs taken from the locked rows, the
+    round took 117; 48 before the request and its version were locked together, the signer's
+    right and roles read together and the fairness gate read the policy with the version.
+    (Signing reads the signer's right and roles twice: before the password is asked, and
+    after it is checked, the second time in the statement that locks the request.)"""
     monkeypatch.setattr(transitions, "confirm_password", lambda *a, **k: None)
     head = AuditChainHead.objects.get(pk=1).sequence
     with django_assert_max_num_queries(10):

@@ -1,8 +1,10 @@
 """The lineage graph API: Marquez's shape, node ids, bad input, rights, convenience endpoints."""
 
 import pytest
+from django.db import transaction
 
 from registry.choices import Stage
+from registry.stage_guard import moving_stage
 from tests import factories
 from tests.lineage.test_graph import build_pipeline
 
@@ -165,8 +167,8 @@ def test_dataset_version_downstream_says_whether_a_model_is_in_production(
     assert body["anyInProduction"] is False
     # Stand-in for the governance transition that alone may move a stage.
     pipeline.v2.stage = Stage.PRODUCTION
-    pipeline.v2._stage_transition = True
-    pipeline.v2.save()
+    with transaction.atomic(), moving_stage(pipeline.v2):
+        pipeline.v2.save()
     with django_assert_max_num_queries(10):
         body = client.get(url).json()
     assert body["anyInProduction"] is True
