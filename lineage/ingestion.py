@@ -101,6 +101,7 @@ class ParsedEvent:
     environment: dict
     inputs: list[DatasetRef]
     outputs: list[DatasetRef]
+    warnings: list[str] = field(default_factory=list)  # accepted, but not all recorded
 
     @property
     def key(self) -> tuple:
@@ -194,7 +195,11 @@ class Batch:
         for event in fresh:
             self._plan(event)
         self._write()
-        return [result() if callable(result) else result for result in self.results]
+        answers = [result() if callable(result) else result for result in self.results]
+        for event, answer in zip(self.events, answers, strict=True):
+            if event.warnings:
+                answer["warnings"] = event.warnings
+        return answers
 
     def _skip_duplicates(self) -> list[ParsedEvent]:
         received = set(
