@@ -3,9 +3,10 @@
 `lineage.openlineage` validates the events and reads each into a `ParsedEvent`; `apply()` then
 writes them with a number of queries that does not grow with the number of events:
 
-1. **Look up** everything the events name, one query per kind: the events already received
-   (idempotency by runId, eventType, eventTime), the projects their namespaces name (with the
-   view and contribute rights), the runs, data sets, dataset versions and code versions.
+1. **Look up** everything the events name, one query per kind: the projects their namespaces
+   name (with the view and contribute rights), the events already received for those projects
+   (idempotency by runId, eventType, eventTime), the runs, data sets, dataset versions and
+   code versions.
    Existing runs and data sets are locked (FOR UPDATE, in id order) as the one-at-a-time
    actions lock them: runs change status, data sets issue version numbers.
 2. **Plan** in Python, event by event in order, exactly as the actions would apply them one at
@@ -189,8 +190,8 @@ class Batch:
     # --- 1. look up ---------------------------------------------------------------------------
 
     def apply(self) -> list[dict]:
-        fresh = self._skip_duplicates()
         self._resolve_projects()
+        fresh = self._skip_duplicates()
         self._load(fresh)
         for event in fresh:
             self._plan(event)
@@ -202,18 +203,22 @@ class Batch:
         return answers
 
     def _skip_duplicates(self) -> list[ParsedEvent]:
-        received = set(
-            ReceivedEvent.objects.filter(
+        # An event is a repeat only of one received for the same project: the same key sent
+        # to another namespace is refused by _plan, as any event of another project's run.
+        received = {
+            (*key, project_id)
+            for *key, project_id in ReceivedEvent.objects.filter(
                 run_uuid__in={e.run_uuid for e in self.events}
-            ).values_list("run_uuid", "event_type", "event_time")
-        )
+            ).values_list("run_uuid", "event_type", "event_time", "run__project_id")
+        }
         fresh = []
         for event in self.events:
             answer = {"runId": str(event.run_uuid), "eventType": event.event_type}
-            if event.key in received:
+            key = (*event.key, self.projects[event.namespace].pk)
+            if key in received:
                 self.results.append({**answer, "result": "duplicate"})
                 continue
-            received.add(event.key)
+            received.add(key)
             fresh.append(event)
             self.results.append(answer)  # completed by _plan
         return fresh
@@ -326,7 +331,7 @@ class Batch:
         project = self.projects[event.namespace]
         state = self.states.get(event.run_uuid)
         if state is not None and state.run.project_id != project.pk:
-            raise refuse(event.index, f"run {event.run_uuid} belongs to another namespace")
+            raise _run_not_available(event, "run.runId", event.run_uuid)
         inputs = [self._dataset_version(project, ref, event.index) for ref in event.inputs]
         outputs = [self._dataset_version(project, ref, event.index) for ref in event.outputs]
         status = STATUS_OF_EVENT.get(event.event_type)
@@ -426,11 +431,7 @@ class Batch:
         parent = self.states.get(parent_uuid)
         if parent is not None:
             if parent.run.project_id != project.pk:
-                # Not naming the other project: the poster may not be allowed to see it.
-                raise refuse(
-                    event.index,
-                    f"run.facets.parent: run {parent_uuid} belongs to another namespace",
-                )
+                raise _run_not_available(event, "run.facets.parent.run.runId", parent_uuid)
             return parent
         stub = Run(
             project=project,
@@ -665,6 +666,18 @@ class Batch:
             m2m_before=_keys(change.links_before),
             summary=summary,
         )
+
+
+def _run_not_available(event: ParsedEvent, where: str, run_uuid: uuid.UUID) -> IngestionError:
+    """The refusal of a runId that names a run of another project: the same answer whether or
+    not the poster may see that project, naming neither it nor the run's job. (That the id is
+    taken cannot be hidden while refusing it; but a runId is a random UUID, so this confirms
+    only an id the poster already holds.)"""
+    return refuse(
+        event.index,
+        f"{where}: {run_uuid} cannot be used in namespace {event.namespace!r}; "
+        "each run needs its own runId",
+    )
 
 
 def _link_table(name: str) -> tuple[type[Model], str, str]:

@@ -20,6 +20,7 @@ How an event maps onto Stagegate:
   the job's `sourceCodeLocation` facet is its code when its `version` is a commit SHA (any other
   version string is accepted, but only a commit pins the code: no code version is recorded,
   the run's lineage stays incomplete, and the event's answer carries a warning saying so);
+  a runId is one run of one project: naming another project's run is refused;
 - each input and output **dataset** is a Dataset of the job's project named from the dataset's
   namespace and name (see `dataset_name`); its **version** is identified by the dataset `version`
   facet when present, else by a hash of the dataset's identity and schema; the `schema` facet is

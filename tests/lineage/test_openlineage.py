@@ -395,6 +395,47 @@ def test_namespace_must_be_a_visible_project(api, project, other_project, member
     assert Run.objects.count() == 0
 
 
+def _with_parent(body: dict, parent_id: str) -> dict:
+    body["run"]["facets"]["parent"] = facet(
+        "ParentRunFacet", run={"runId": parent_id}, job={"namespace": "credit", "name": "dag"}
+    )
+    return body
+
+
+@pytest.mark.parametrize(
+    "naming",
+    [
+        pytest.param(lambda run_id: event("COMPLETE", run_id, minute=5), id="as-its-run"),
+        pytest.param(lambda run_id: event("START", run_id), id="repeating-its-event"),
+        pytest.param(lambda run_id: _with_parent(event("START"), run_id), id="as-its-parent"),
+    ],
+)
+def test_a_run_of_another_project_is_refused_alike_whether_that_project_is_visible_or_not(
+    api, project, other_project, member, outsider, naming
+):
+    from registry.choices import ProjectRight
+    from tests import factories
+
+    run_id = str(uuid.uuid4())
+    hidden = event("START", run_id, namespace="secret")
+    hidden["job"]["name"] = "hidden_job"
+    send(api.as_user(outsider), hidden)
+    client = api.as_user(member)
+
+    unseen = post(client, naming(run_id))
+    factories.grant(other_project, member, ProjectRight.VIEW)
+    seen = post(client, naming(run_id))
+
+    assert unseen.status_code == seen.status_code == 400
+    assert unseen.json() == seen.json()
+    message = unseen.json()["errors"]["0"][0]
+    assert f"{run_id} cannot be used in namespace 'credit'" in message
+    for hint in ("secret", "hidden_job", "another", "belongs"):
+        assert hint not in unseen.content.decode()
+    assert Run.objects.filter(project=project).count() == 0
+    assert ReceivedEvent.objects.count() == 1
+
+
 def test_viewer_without_contribute_right_gets_403(api, project, member, outsider):
     from registry.choices import ProjectRight
     from tests import factories

@@ -322,6 +322,6 @@ def test_a_parent_run_of_another_project_is_refused_without_naming_it(
     assert post(api.as_user(outsider), event("START", parent_id, namespace="secret")).status_code
     response = post(api.as_user(member), with_parent(event("START"), parent_id))
     assert response.status_code == 400
-    assert "belongs to another namespace" in response.json()["errors"]["0"][0]
+    assert f"{parent_id} cannot be used in namespace 'credit'" in response.json()["errors"]["0"][0]
     assert "secret" not in response.content.decode()
     assert Run.objects.filter(project=project).count() == 0
