@@ -22,9 +22,20 @@ How an event maps onto Stagegate:
   the run's lineage stays incomplete, and the event's answer carries a warning saying so);
   a runId is one run of one project: naming another project's run is refused;
 - each input and output **dataset** is a Dataset of the job's project named from the dataset's
-  namespace and name (see `dataset_name`); its **version** is identified by the dataset `version`
-  facet when present, else by a hash of the dataset's identity and schema; the `schema` facet is
-  its schema and `outputStatistics.rowCount` its row count;
+  namespace and name (see `dataset_name`). Which **version** of it (after Marquez):
+  - a dataset with the `version` facet names its version by `datasetVersion`, input or output;
+  - an output without it is the version its run writes: one per (dataset, run), so that three
+    runs rewriting a table make three versions, and START and COMPLETE of one run one;
+  - an input without it is the version of that dataset the run already reads, if any; else the
+    latest version, or when the run has already written the dataset, the version before its
+    first write (a run reading and writing `orders` reads v_n and writes v_n+1); else, when
+    there is none, a first version, as first seen.
+  A version's `content_sha256` is the SHA-256 of that identity: namespace, name and
+  `datasetVersion`; namespace, name and runId; or, for a first version read, namespace, name
+  and schema. It is created by the first event naming it, with the `schema` facet as its
+  schema and `outputStatistics.rowCount` as its row count; later events do not change it.
+  Version facets can still describe a true cycle (a run reading the version it writes, or two
+  runs each reading what the other writes): that is refused;
 - events are **idempotent** by (runId, eventType, eventTime): a repeated event is acknowledged and
   not applied again;
 - a request is **one transaction**: an invalid event, an edge that would close a cycle, or a
@@ -277,14 +288,18 @@ def _environment(event: dict) -> dict:
     return {k: v for k, v in engine.items() if not k.startswith("_")}
 
 
-def _dataset(ol_dataset: dict) -> DatasetRef:
+def _dataset(ol_dataset: dict, run_id: uuid.UUID, *, output: bool) -> DatasetRef:
     namespace, name = ol_dataset["namespace"], ol_dataset["name"]
     facets = ol_dataset.get("facets") or {}
     schema = _schema(facets)
-    version = (facets.get("version") or {}).get("datasetVersion")
-    if version is not None:
-        identity = f"{namespace}\n{name}\nversion\n{version}"
+    version_facet = facets.get("version")
+    latest = False
+    if isinstance(version_facet, dict) and not version_facet.get("_deleted"):
+        identity = f"{namespace}\n{name}\nversion\n{version_facet['datasetVersion']}"
+    elif output:
+        identity = f"{namespace}\n{name}\nrun\n{run_id}"
     else:
+        latest = True
         identity = f"{namespace}\n{name}\nschema\n{json.dumps(schema, sort_keys=True)}"
     stats = (ol_dataset.get("outputFacets") or {}).get("outputStatistics") or {}
     row_count = stats.get("rowCount")
@@ -295,6 +310,7 @@ def _dataset(ol_dataset: dict) -> DatasetRef:
         uri=f"{namespace.rstrip('/')}/{name.lstrip('/')}"[:1000],
         row_count=row_count if isinstance(row_count, int) and row_count >= 0 else 0,
         schema=schema,
+        latest=latest,
     )
 
 
@@ -303,12 +319,13 @@ def parse(event: dict, index: int) -> ParsedEvent:
     more of than the specification asks)."""
     event_time = parse_time(event["eventTime"])
     assert event_time is not None  # validate() refuses an event without a valid eventTime
+    run_uuid = uuid.UUID(event["run"]["runId"])
     warnings: list[str] = []
     try:
         return ParsedEvent(
             index=index,
             payload=event,
-            run_uuid=uuid.UUID(event["run"]["runId"]),
+            run_uuid=run_uuid,
             event_type=event.get("eventType", "OTHER"),
             event_time=event_time,
             namespace=event["job"]["namespace"],
@@ -316,8 +333,8 @@ def parse(event: dict, index: int) -> ParsedEvent:
             parent=_parent(event),
             code=_code(event, warnings),
             environment=_environment(event),
-            inputs=[_dataset(d) for d in event.get("inputs", [])],
-            outputs=[_dataset(d) for d in event.get("outputs", [])],
+            inputs=[_dataset(d, run_uuid, output=False) for d in event.get("inputs", [])],
+            outputs=[_dataset(d, run_uuid, output=True) for d in event.get("outputs", [])],
             warnings=warnings,
         )
     except IngestionError as exc:

@@ -1,6 +1,7 @@
 """OpenLineage ingestion: RunEvents in, runs / dataset versions / code / edges out."""
 
 import gzip
+import hashlib
 import json
 import uuid
 
@@ -8,6 +9,7 @@ import pytest
 
 from lineage.models import CodeVersion, Edge, ReceivedEvent, Run
 from lineage.openlineage import dataset_name, validate
+from lineage.recording import node_kind
 from registry.models import Dataset, DatasetVersion
 
 pytestmark = pytest.mark.django_db
@@ -59,6 +61,18 @@ FEATURES = {
 }
 
 
+def table(name: str, version: str | None = None, columns=("id",)) -> dict:
+    """A data set of the warehouse, with its schema, and its version facet when `version`."""
+    facets = {
+        "schema": facet(
+            "SchemaDatasetFacet", fields=[{"name": c, "type": "BIGINT"} for c in columns]
+        )
+    }
+    if version is not None:
+        facets["version"] = facet("DatasetVersionDatasetFacet", datasetVersion=version)
+    return {"namespace": "postgres://db.example.com:5432", "name": name, "facets": facets}
+
+
 def post(client, body, path="/api/v1/lineage", **headers):
     return client.post(path, json.dumps(body), content_type="application/json", **headers)
 
@@ -75,6 +89,30 @@ def with_code(body: dict) -> dict:
         "SourceCodeLocationJobFacet", type="git", url="https://git.example.com/x", version=COMMIT
     )
     return body
+
+
+def versions_of(ol_dataset: dict):
+    """The versions of an OpenLineage data set in Stagegate, oldest first."""
+    name = dataset_name(ol_dataset["namespace"], ol_dataset["name"])
+    return list(DatasetVersion.objects.filter(dataset__name=name).order_by("version"))
+
+
+def has_edge(cause, effect) -> bool:
+    return Edge.objects.filter(
+        src__kind=node_kind(cause),
+        src__object_id=cause.pk,
+        dst__kind=node_kind(effect),
+        dst__object_id=effect.pk,
+    ).exists()
+
+
+def lineage_of(run_id: str) -> tuple[list[int], list[int]]:
+    """The version numbers a run read and wrote."""
+    run = Run.objects.get(external_id=run_id)
+    return (
+        sorted(run.input_datasets.values_list("version", flat=True)),
+        sorted(run.output_datasets.values_list("version", flat=True)),
+    )
 
 
 def test_start_then_complete_records_a_run_with_its_data_and_code(api, project, member):
@@ -158,14 +196,103 @@ def test_same_event_twice_is_applied_once(api, project, member):
     assert Run.objects.count() == 1
 
 
-def test_dataset_without_version_facet_is_versioned_by_content_hash(api, project, member):
+# --- dataset versions ------------------------------------------------------------------------
+
+
+def test_each_run_rewriting_a_table_writes_a_new_version(api, project, member):
     client = api.as_user(member)
-    post(client, event("COMPLETE", outputs=[FEATURES]))
-    post(client, event("COMPLETE", outputs=[FEATURES]))
-    changed = {**FEATURES, "facets": {"schema": facet("SchemaDatasetFacet", fields=[])}}
-    post(client, event("COMPLETE", outputs=[changed]))
-    dataset = Dataset.objects.get(name=dataset_name(FEATURES["namespace"], FEATURES["name"]))
-    assert dataset.versions.count() == 2
+    runs = [str(uuid.uuid4()) for _ in range(3)]
+    for minute, run_id in enumerate(runs):
+        send(client, event("COMPLETE", run_id, minute=minute, outputs=[FEATURES]))
+    versions = versions_of(FEATURES)
+    assert [v.version for v in versions] == [1, 2, 3]
+    assert [lineage_of(run_id) for run_id in runs] == [([], [1]), ([], [2]), ([], [3])]
+    for run_id, version in zip(runs, versions, strict=True):
+        identity = f"{FEATURES['namespace']}\n{FEATURES['name']}\nrun\n{run_id}"
+        assert version.content_sha256 == hashlib.sha256(identity.encode()).hexdigest()
+        assert has_edge(Run.objects.get(external_id=run_id), version)
+
+
+def test_start_and_complete_of_one_run_write_one_version(api, project, member):
+    client = api.as_user(member)
+    run_id = str(uuid.uuid4())
+    send(client, event("START", run_id, outputs=[FEATURES]))
+    send(client, event("COMPLETE", run_id, minute=5, outputs=[FEATURES]))
+    assert [v.version for v in versions_of(FEATURES)] == [1]
+    assert lineage_of(run_id) == ([], [1])
+
+
+def test_a_job_reading_and_writing_one_table_reads_one_version_and_writes_the_next(
+    api, project, member
+):
+    client = api.as_user(member)
+    orders = table("shop.public.orders")
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    send(client, event("COMPLETE", first, inputs=[orders], outputs=[orders]))
+    send(client, event("COMPLETE", second, inputs=[orders], outputs=[orders]))
+    assert lineage_of(first) == ([1], [2])
+    assert lineage_of(second) == ([2], [3])
+    v1, v2, _ = versions_of(orders)
+    run = Run.objects.get(external_id=first)
+    assert has_edge(v1, run)
+    assert has_edge(run, v2)
+
+
+def test_an_input_without_version_facet_is_the_version_its_run_read_first(api, project, member):
+    client = api.as_user(member)
+    orders = table("shop.public.orders")
+    reader = str(uuid.uuid4())
+    send(client, event("COMPLETE", outputs=[orders]))
+    send(client, event("START", reader, inputs=[orders]))
+    send(client, event("COMPLETE", outputs=[orders]))
+    send(client, event("COMPLETE", reader, minute=5, inputs=[orders]))
+    assert lineage_of(reader) == ([1], [])  # not also version 2, written meanwhile
+    assert [v.version for v in versions_of(orders)] == [1, 2]
+
+
+def test_an_input_is_not_a_version_its_own_run_wrote(api, project, member):
+    client = api.as_user(member)
+    orders = table("shop.public.orders")
+    earlier, run_id = str(uuid.uuid4()), str(uuid.uuid4())
+    send(client, event("COMPLETE", earlier, outputs=[orders]))
+    # The run reports its output first, and only then what it read.
+    send(client, event("START", run_id, outputs=[orders]))
+    send(client, event("COMPLETE", run_id, minute=5, inputs=[orders]))
+    assert lineage_of(run_id) == ([1], [2])  # not its own version 2: that would be a cycle
+
+
+def test_the_version_facet_names_the_version(api, project, member):
+    client = api.as_user(member)
+    runs = [str(uuid.uuid4()) for _ in range(4)]
+    named = ["2026-11-22", "2026-11-22", "2026-11-23"]
+    for run_id, version in zip(runs, named, strict=False):
+        written = event("COMPLETE", run_id, outputs=[table("orders", version)])
+        send(client, written)
+    send(client, event("COMPLETE", runs[3], inputs=[table("orders", "2026-11-22")]))
+    assert [lineage_of(run_id) for run_id in runs] == [
+        ([], [1]),
+        ([], [1]),  # the same datasetVersion: the same version
+        ([], [2]),
+        ([1], []),  # read by name, not the latest
+    ]
+    identity = "postgres://db.example.com:5432\norders\nversion\n2026-11-22"
+    assert versions_of(table("orders"))[0].content_sha256 == (
+        hashlib.sha256(identity.encode()).hexdigest()
+    )
+
+
+def test_a_table_first_read_gets_a_first_version(api, project, member):
+    client = api.as_user(member)
+    orders = table("shop.public.orders")
+    runs = [str(uuid.uuid4()) for _ in range(2)]
+    for run_id in runs:
+        send(client, event("START", run_id, inputs=[orders]))
+    assert [lineage_of(run_id) for run_id in runs] == [([1], []), ([1], [])]
+    (first,) = versions_of(orders)
+    assert first.schema == [{"name": "id", "type": "integer"}]
+    schema = json.dumps(first.schema, sort_keys=True)
+    identity = f"postgres://db.example.com:5432\nshop.public.orders\nschema\n{schema}"
+    assert first.content_sha256 == hashlib.sha256(identity.encode()).hexdigest()
 
 
 def test_parent_facet_links_the_parent_run(api, project, member):
@@ -358,7 +485,8 @@ def test_one_invalid_event_in_a_batch_stores_nothing(api, project, member):
 
 
 def test_a_cycle_is_refused_and_nothing_is_stored(api, project, member):
-    # The run reads and writes the very same dataset version: it would be its own cause.
+    # ORDERS carries a version facet: the run reads and writes the very same dataset version,
+    # which would be its own cause.
     body = event("COMPLETE", inputs=[ORDERS], outputs=[ORDERS])
     response = post(api.as_user(member), body)
     assert response.status_code == 400
