@@ -3,16 +3,21 @@
 `lineage.openlineage` validates the events and reads each into a `ParsedEvent`; `apply()` then
 writes them with a number of queries that does not grow with the number of events:
 
-1. **Look up** everything the events name, one query per kind: the events already received
-   (idempotency by runId, eventType, eventTime), the projects their namespaces name (with the
-   view and contribute rights), the runs, data sets, dataset versions and code versions.
+1. **Look up** everything the events name, one query per kind: the projects their namespaces
+   name (with the view and contribute rights), the events already received for those projects
+   (idempotency by runId, eventType, eventTime), the runs (with what they read and wrote), data
+   sets, dataset versions and code versions. The dataset versions are those the events name
+   (by the digest of their identity) and those an input without a version facet may read: the
+   latest of its data set, or the one before its run's first write of it.
    Existing runs and data sets are locked (FOR UPDATE, in id order) as the one-at-a-time
    actions lock them: runs change status, data sets issue version numbers.
 2. **Plan** in Python, event by event in order, exactly as the actions would apply them one at
    a time: a run created by its first event (its parent created as a stub if unknown, its code
    version registered), then updated by later ones (START/RUNNING never reopen an ended run);
-   a dataset version per content, numbered in order; each run linked once to each data set it
-   read or wrote. Every record is validated here: a bad event stops the batch with its index.
+   a dataset version per identity, numbered in order, which later events of the batch see (an
+   input without a version facet reads the latest, as it would one event per request); each
+   run linked once to each version it read or wrote. Every record is validated here: a bad
+   event stops the batch with its index.
 3. **Write** with bulk inserts and updates: data sets, dataset versions, code versions, runs,
    their graph nodes and edges, the links, the received events. The new edges are checked for
    cycles by one recursive query (`recording.find_cycle`).
@@ -36,7 +41,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, ManyToManyField, Model, OuterRef, Q, Value
+from django.db.models import (
+    Exists,
+    F,
+    IntegerField,
+    ManyToManyField,
+    Model,
+    OuterRef,
+    Q,
+    Value,
+)
 from django.utils import timezone
 
 from lineage import recording
@@ -75,7 +89,13 @@ def refuse(index: int, message, status: int = 400):
 
 @dataclass(frozen=True)
 class DatasetRef:
-    """An input or output data set of an event, as Stagegate records it."""
+    """An input or output data set of an event, as Stagegate records it.
+
+    `content_sha256` is the digest of the identity of the version the event names (see
+    `lineage.openlineage`). A `latest` ref (an input without a version facet) names none: its
+    version is found when the batch is planned (`Batch._input_version`), and `content_sha256`
+    is the identity of a first version, recorded only when there is none to read.
+    """
 
     name: str
     description: str
@@ -83,6 +103,7 @@ class DatasetRef:
     uri: str
     row_count: int
     schema: list
+    latest: bool = False
 
 
 @dataclass
@@ -101,6 +122,7 @@ class ParsedEvent:
     environment: dict
     inputs: list[DatasetRef]
     outputs: list[DatasetRef]
+    warnings: list[str] = field(default_factory=list)  # accepted, but not all recorded
 
     @property
     def key(self) -> tuple:
@@ -128,6 +150,10 @@ class _RunState:
     links: dict[str, list[_Link]] = field(default_factory=lambda: {f: [] for f in LINK_FIELDS})
     # What the run is linked to, by record identity (existing records by pk, new by object).
     linked: dict[str, set] = field(default_factory=lambda: {f: set() for f in LINK_FIELDS})
+    # The data sets it reads a version of, and the first version number it wrote of each, by
+    # data set identity: where an input without a version facet finds its version.
+    read: set = field(default_factory=set)
+    first_written: dict[tuple, int] = field(default_factory=dict)
 
     @property
     def run_uuid(self) -> uuid.UUID:
@@ -179,6 +205,9 @@ class Batch:
         self.renumbered: dict[int, Dataset] = {}
         self.versions: dict[tuple[int, str, str], DatasetVersion] = {}
         self.new_versions: list[DatasetVersion] = []
+        # The versions an input without a version facet may read, by (data set identity,
+        # number): the latest stored, the one before a run's first write, those planned here.
+        self.numbered: dict[tuple[tuple, int], DatasetVersion] = {}
         self.code_versions: dict[tuple, CodeVersion] = {}
         self.new_code_versions: list[CodeVersion] = []
         self.edges: list[tuple[Model, Model, str, int]] = []
@@ -188,27 +217,35 @@ class Batch:
     # --- 1. look up ---------------------------------------------------------------------------
 
     def apply(self) -> list[dict]:
-        fresh = self._skip_duplicates()
         self._resolve_projects()
+        fresh = self._skip_duplicates()
         self._load(fresh)
         for event in fresh:
             self._plan(event)
         self._write()
-        return [result() if callable(result) else result for result in self.results]
+        answers = [result() if callable(result) else result for result in self.results]
+        for event, answer in zip(self.events, answers, strict=True):
+            if event.warnings:
+                answer["warnings"] = event.warnings
+        return answers
 
     def _skip_duplicates(self) -> list[ParsedEvent]:
-        received = set(
-            ReceivedEvent.objects.filter(
+        # An event is a repeat only of one received for the same project: the same key sent
+        # to another namespace is refused by _plan, as any event of another project's run.
+        received = {
+            (*key, project_id)
+            for *key, project_id in ReceivedEvent.objects.filter(
                 run_uuid__in={e.run_uuid for e in self.events}
-            ).values_list("run_uuid", "event_type", "event_time")
-        )
+            ).values_list("run_uuid", "event_type", "event_time", "run__project_id")
+        }
         fresh = []
         for event in self.events:
             answer = {"runId": str(event.run_uuid), "eventType": event.event_type}
-            if event.key in received:
+            key = (*event.key, self.projects[event.namespace].pk)
+            if key in received:
                 self.results.append({**answer, "result": "duplicate"})
                 continue
-            received.add(event.key)
+            received.add(key)
             fresh.append(event)
             self.results.append(answer)  # completed by _plan
         return fresh
@@ -272,13 +309,31 @@ class Batch:
                     self.datasets[(dataset.project_id, dataset.name)] = dataset
                     by_id[dataset.pk] = dataset
             hashes = {ref.content_sha256 for e in events for ref in e.inputs + e.outputs}
-            versions = DatasetVersion.objects.filter(
-                dataset_id__in=by_id, content_sha256__in=hashes
-            )
-            for version in versions:
+            wanted = Q(content_sha256__in=hashes)
+            # The data sets whose latest version an input may be: those read without a version
+            # facet by a run not reading them yet.
+            read_latest = set()
+            for e in events:
+                state = self.states.get(e.run_uuid)
+                reads = state.read if state is not None else set()
+                for ref in e.inputs:
+                    dataset = self.datasets.get((self.projects[e.namespace].pk, ref.name))
+                    if ref.latest and dataset is not None and _identity(dataset) not in reads:
+                        read_latest.add(dataset.pk)
+            if read_latest:
+                wanted |= Q(dataset_id__in=read_latest, version=F("dataset__last_version"))
+            # The version before a run's first write of a data set it may read: numbers are
+            # issued one by one under the data set's lock, so it is the one numbered just below.
+            for state in self.states.values():
+                for (_, dataset_id), first in state.first_written.items():
+                    already_read = ("pk", dataset_id) in state.read
+                    if dataset_id in read_latest and not already_read and first > 1:
+                        wanted |= Q(dataset_id=dataset_id, version=first - 1)
+            for version in DatasetVersion.objects.filter(dataset_id__in=by_id).filter(wanted):
                 version.dataset = by_id[version.dataset_id]
                 key = (version.dataset.project_id, version.dataset.name, version.content_sha256)
                 self.versions[key] = version
+                self.numbered[(_identity(version.dataset), version.version)] = version
         commits = {e.code["commit_sha"] for e in events if e.code}
         if commits:
             for code in CodeVersion.objects.filter(
@@ -304,16 +359,28 @@ class Batch:
         tables = []
         for name in LINK_FIELDS:
             through, source, target = _link_table(name)
+            # A model version has no data set: its two columns are NULL.
+            dataset, number = (
+                (Value(None, output_field=IntegerField()),) * 2
+                if name == "input_models"
+                else (F(f"{target}__dataset_id"), F(f"{target}__version"))
+            )
             tables.append(
                 through._default_manager.filter(**{f"{source}_id__in": existing})
-                .annotate(link=Value(name))
-                .values_list("link", "pk", f"{source}_id", f"{target}_id")
+                .annotate(link=Value(name), of_dataset=dataset, number=number)
+                .values_list("link", "pk", f"{source}_id", f"{target}_id", "of_dataset", "number")
             )
         rows = tables[0].union(*tables[1:], all=True)
-        for name, through_id, run_id, target_id in sorted(rows, key=lambda row: row[1]):
+        for name, through_id, run_id, target_id, dataset_id, number in sorted(
+            rows, key=lambda row: row[1]
+        ):
             state = existing[run_id]
             state.links[name].append(_Link(target_id=target_id, through_id=through_id))
             state.linked[name].add(("pk", target_id))
+            if name == "input_datasets":
+                state.read.add(("pk", dataset_id))
+            elif name == "output_datasets":
+                _wrote(state, ("pk", dataset_id), number)
 
     # --- 2. plan ------------------------------------------------------------------------------
 
@@ -321,8 +388,9 @@ class Batch:
         project = self.projects[event.namespace]
         state = self.states.get(event.run_uuid)
         if state is not None and state.run.project_id != project.pk:
-            raise refuse(event.index, f"run {event.run_uuid} belongs to another namespace")
-        inputs = [self._dataset_version(project, ref, event.index) for ref in event.inputs]
+            raise _run_not_available(event, "run.runId", event.run_uuid)
+        read = (self._input_version(state, project, ref, event.index) for ref in event.inputs)
+        inputs = [version for version in read if version is not None]
         outputs = [self._dataset_version(project, ref, event.index) for ref in event.outputs]
         status = STATUS_OF_EVENT.get(event.event_type)
         times = {}
@@ -421,11 +489,7 @@ class Batch:
         parent = self.states.get(parent_uuid)
         if parent is not None:
             if parent.run.project_id != project.pk:
-                # Not naming the other project: the poster may not be allowed to see it.
-                raise refuse(
-                    event.index,
-                    f"run.facets.parent: run {parent_uuid} belongs to another namespace",
-                )
+                raise _run_not_available(event, "run.facets.parent.run.runId", parent_uuid)
             return parent
         stub = Run(
             project=project,
@@ -463,7 +527,28 @@ class Batch:
         self.changes.append(_Change(created, "+", "from an OpenLineage sourceCodeLocation facet"))
         return created
 
-    def _dataset_version(self, project: Project, ref: DatasetRef, index: int) -> DatasetVersion:
+    def _input_version(
+        self, state: _RunState | None, project: Project, ref: DatasetRef, index: int
+    ) -> DatasetVersion | None:
+        """The version an input is: the one its version facet names; else the version of that
+        data set the run already reads (None: nothing more to link); else the latest version,
+        or for a run that wrote the data set already, the version before its first write (what
+        it read then: never one of its own versions or their descendants); else a first one."""
+        if not ref.latest:
+            return self._dataset_version(project, ref, index)
+        dataset = self._dataset(project, ref, index)
+        key = _identity(dataset)
+        if state is not None and key in state.read:
+            return None
+        first_written = state.first_written.get(key) if state is not None else None
+        # A run that wrote the data set read it before: the version its first write followed.
+        number = dataset.last_version if first_written is None else first_written - 1
+        version = self.numbered.get((key, number))
+        if version is not None:
+            return version
+        return self._dataset_version(project, ref, index)  # its first version, as first seen
+
+    def _dataset(self, project: Project, ref: DatasetRef, index: int) -> Dataset:
         dataset = self.datasets.get((project.pk, ref.name))
         if dataset is None:
             dataset = Dataset(project=project, name=ref.name, description=ref.description)
@@ -473,6 +558,11 @@ class Batch:
             self.changes.append(
                 _Change(dataset, "+", "dataset registered", values={"last_version": 0})
             )
+        return dataset
+
+    def _dataset_version(self, project: Project, ref: DatasetRef, index: int) -> DatasetVersion:
+        """The version a ref names (by its content_sha256), planned if it is new."""
+        dataset = self._dataset(project, ref, index)
         key = (project.pk, ref.name, ref.content_sha256)
         version = self.versions.get(key)
         if version is not None:
@@ -494,6 +584,7 @@ class Batch:
         if dataset.pk is not None:
             self.renumbered[dataset.pk] = dataset
         self.versions[key] = version
+        self.numbered[(_identity(dataset), number)] = version
         self.new_versions.append(version)
         self.changes.append(_Change(version, "+", "from an OpenLineage event"))
         self.changes.append(
@@ -515,8 +606,10 @@ class Batch:
                 state.linked[name].add(identity)
                 state.links[name].append(_Link(target=version))
                 if name == "input_datasets":
+                    state.read.add(_identity(version.dataset))
                     self._edge(version, state.run, EdgeKind.USED, index)
                 else:
+                    _wrote(state, _identity(version.dataset), version.version)
                     self._edge(state.run, version, EdgeKind.GENERATED, index)
 
     def _edge(self, cause, effect, kind: str, index: int) -> None:
@@ -660,6 +753,23 @@ class Batch:
             m2m_before=_keys(change.links_before),
             summary=summary,
         )
+
+
+def _wrote(state: _RunState, dataset: tuple, number: int) -> None:
+    first = state.first_written.get(dataset)
+    state.first_written[dataset] = number if first is None else min(first, number)
+
+
+def _run_not_available(event: ParsedEvent, where: str, run_uuid: uuid.UUID) -> IngestionError:
+    """The refusal of a runId that names a run of another project: the same answer whether or
+    not the poster may see that project, naming neither it nor the run's job. (That the id is
+    taken cannot be hidden while refusing it; but a runId is a random UUID, so this confirms
+    only an id the poster already holds.)"""
+    return refuse(
+        event.index,
+        f"{where}: {run_uuid} cannot be used in namespace {event.namespace!r}; "
+        "each run needs its own runId",
+    )
 
 
 def _link_table(name: str) -> tuple[type[Model], str, str]:

@@ -2,11 +2,14 @@
 dataset versions, code versions and edges of the provenance graph.
 
 Validation follows the OpenLineage specification's RunEvent (spec 2-0-2), written here from
-the public spec rather than vendored: `eventTime` (RFC 3339 date-time with an offset),
-`producer` and `schemaURL` (URIs), `run.runId` (a UUID), `job.namespace` and `job.name`
-(strings) are required; `eventType`, when given, is START, RUNNING, COMPLETE, ABORT, FAIL or
-OTHER; `inputs` and `outputs` are lists of datasets with `namespace` and `name`; every facet is
-an object carrying `_producer` and `_schemaURL` URIs (or `_deleted: true`).
+the public spec rather than vendored: `eventTime` (an RFC 3339 date-time, with its offset),
+`producer` and `schemaURL` (URIs), `run.runId` (a UUID in RFC 4122's 8-4-4-4-12 form),
+`job.namespace` and `job.name` (strings) are required; `eventType`, when given, is START,
+RUNNING, COMPLETE, ABORT, FAIL or OTHER; `inputs` and `outputs` are lists of datasets with
+`namespace` and `name`; every facet container (`run.facets`, `job.facets`, a dataset's `facets`,
+`inputFacets`, `outputFacets`) is an object, and every facet an object carrying `_producer` and
+`_schemaURL` URIs (or `_deleted: true`); of the facets Stagegate reads, `parent` names a run
+UUID and a job, `version` a `datasetVersion` string, and `schema` an array of named `fields`.
 
 How an event maps onto Stagegate:
 - the job's **namespace is a project key**: the poster must be able to view that project (404
@@ -14,11 +17,25 @@ How an event maps onto Stagegate:
 - the **run** is the Run whose `external_id` is the runId, created on its first event with the
   job's name; START and RUNNING mark it running, COMPLETE completed, FAIL failed, ABORT aborted;
   the `parent` run facet names its parent run (created as a stub if it has not reported yet);
-  the job's `sourceCodeLocation` facet, whose `version` must then be a commit SHA, is its code;
+  the job's `sourceCodeLocation` facet is its code when its `version` is a commit SHA (any other
+  version string is accepted, but only a commit pins the code: no code version is recorded,
+  the run's lineage stays incomplete, and the event's answer carries a warning saying so);
+  a runId is one run of one project: naming another project's run is refused;
 - each input and output **dataset** is a Dataset of the job's project named from the dataset's
-  namespace and name (see `dataset_name`); its **version** is identified by the dataset `version`
-  facet when present, else by a hash of the dataset's identity and schema; the `schema` facet is
-  its schema and `outputStatistics.rowCount` its row count;
+  namespace and name (see `dataset_name`). Which **version** of it (after Marquez):
+  - a dataset with the `version` facet names its version by `datasetVersion`, input or output;
+  - an output without it is the version its run writes: one per (dataset, run), so that three
+    runs rewriting a table make three versions, and START and COMPLETE of one run one;
+  - an input without it is the version of that dataset the run already reads, if any; else the
+    latest version, or when the run has already written the dataset, the version before its
+    first write (a run reading and writing `orders` reads v_n and writes v_n+1); else, when
+    there is none, a first version, as first seen.
+  A version's `content_sha256` is the SHA-256 of that identity: namespace, name and
+  `datasetVersion`; namespace, name and runId; or, for a first version read, namespace, name
+  and schema. It is created by the first event naming it, with the `schema` facet as its
+  schema and `outputStatistics.rowCount` as its row count; later events do not change it.
+  Version facets can still describe a true cycle (a run reading the version it writes, or two
+  runs each reading what the other writes): that is refused;
 - events are **idempotent** by (runId, eventType, eventTime): a repeated event is acknowledged and
   not applied again;
 - a request is **one transaction**: an invalid event, an edge that would close a cycle, or a
@@ -45,6 +62,12 @@ EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 MAX_EVENTS_PER_BATCH = 1000
 CONFLICT_RETRIES = 3
 _COMMIT = re.compile(r"^[0-9a-fA-F]{40}$")
+# The spec's `format: uuid` is RFC 4122's string form; `uuid.UUID` alone would also take bare hex,
+# braces and a `urn:uuid:` prefix.
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# RFC 3339's date-time (section 5.6): `datetime.fromisoformat` alone would also take ISO 8601's
+# compact and week forms, a space for the T, and offsets without a colon.
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _NOT_NAME = re.compile(r"[^a-z0-9]+")
 
 
@@ -56,24 +79,18 @@ def _is_uri(value) -> bool:
 
 
 def _is_uuid(value) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+    return isinstance(value, str) and bool(_UUID.match(value))
 
 
 def parse_time(value) -> datetime | None:
     """An RFC 3339 date-time with an offset, or None."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _DATE_TIME.match(value):
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        # fromisoformat wants the T and Z uppercase; it refuses a leap second (:60), and so do we.
+        return datetime.fromisoformat(value.upper())
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _check_facets(facets, where: str, errors: list[str]) -> None:
@@ -128,8 +145,9 @@ def validate(event) -> list[str]:
                 errors.append("run: 'runId' is a required property")
             elif not _is_uuid(run["runId"]):
                 errors.append("run.runId: must be a UUID")
-            _check_facets(run.get("facets"), "run.facets", errors)
-            parent = (run.get("facets") or {}).get("parent")
+            facets = run.get("facets")
+            _check_facets(facets, "run.facets", errors)
+            parent = facets.get("parent") if isinstance(facets, dict) else None
             if isinstance(parent, dict) and not parent.get("_deleted"):
                 _check_parent(parent, errors)
     job = event.get("job")
@@ -154,7 +172,29 @@ def validate(event) -> list[str]:
             _check_string(dataset, "name", where, errors)
             _check_facets(dataset.get("facets"), f"{where}.facets", errors)
             _check_facets(dataset.get(extra), f"{where}.{extra}", errors)
+            if isinstance(dataset.get("facets"), dict):
+                _check_dataset_facets(dataset["facets"], f"{where}.facets", errors)
     return errors
+
+
+def _check_dataset_facets(facets: dict, where: str, errors: list[str]) -> None:
+    """The two dataset facets Stagegate reads: the version that names a dataset version, and
+    the schema it records."""
+    version = facets.get("version")
+    if isinstance(version, dict) and not version.get("_deleted"):
+        if "datasetVersion" not in version:
+            errors.append(f"{where}.version: 'datasetVersion' is a required property")
+        elif not isinstance(version["datasetVersion"], str):
+            errors.append(f"{where}.version.datasetVersion: must be a string")
+    schema = facets.get("schema")
+    if isinstance(schema, dict) and not schema.get("_deleted") and "fields" in schema:
+        fields = schema["fields"]
+        if not isinstance(fields, list):
+            errors.append(f"{where}.schema.fields: must be an array")
+            return
+        for index, column in enumerate(fields):
+            if not isinstance(column, dict) or not isinstance(column.get("name"), str):
+                errors.append(f"{where}.schema.fields[{index}]: must be an object with a 'name'")
 
 
 def _check_parent(parent: dict, errors: list[str]) -> None:
@@ -208,19 +248,21 @@ def _schema(facets: dict) -> list[dict]:
     return columns
 
 
-def _code(event: dict) -> dict | None:
+def _code(event: dict, warnings: list[str]) -> dict | None:
     facet = (event["job"].get("facets") or {}).get("sourceCodeLocation")
     if not isinstance(facet, dict) or facet.get("_deleted"):
         return None
-    commit = facet.get("version")
-    if not isinstance(commit, str) or not _COMMIT.match(commit):
-        raise IngestionError(
-            "job.facets.sourceCodeLocation.version: must be the 40-character commit SHA "
-            "of the code that ran"
-        )
     repository = facet.get("repoUrl") or facet.get("url")
     if not isinstance(repository, str) or not repository:
         raise IngestionError("job.facets.sourceCodeLocation: 'url' is a required property")
+    commit = facet.get("version")
+    if not isinstance(commit, str) or not _COMMIT.match(commit):
+        # The spec allows any version string (a tag, an SVN revision); only a commit SHA pins
+        # the code, so the run keeps no code version and its lineage stays incomplete.
+        warnings.append(
+            "job.facets.sourceCodeLocation.version is not a commit SHA; no code version recorded"
+        )
+        return None
     return {
         "repository_url": repository[:1000],
         "commit_sha": commit.lower(),
@@ -246,14 +288,18 @@ def _environment(event: dict) -> dict:
     return {k: v for k, v in engine.items() if not k.startswith("_")}
 
 
-def _dataset(ol_dataset: dict) -> DatasetRef:
+def _dataset(ol_dataset: dict, run_id: uuid.UUID, *, output: bool) -> DatasetRef:
     namespace, name = ol_dataset["namespace"], ol_dataset["name"]
     facets = ol_dataset.get("facets") or {}
     schema = _schema(facets)
-    version = (facets.get("version") or {}).get("datasetVersion")
-    if version is not None:
-        identity = f"{namespace}\n{name}\nversion\n{version}"
+    version_facet = facets.get("version")
+    latest = False
+    if isinstance(version_facet, dict) and not version_facet.get("_deleted"):
+        identity = f"{namespace}\n{name}\nversion\n{version_facet['datasetVersion']}"
+    elif output:
+        identity = f"{namespace}\n{name}\nrun\n{run_id}"
     else:
+        latest = True
         identity = f"{namespace}\n{name}\nschema\n{json.dumps(schema, sort_keys=True)}"
     stats = (ol_dataset.get("outputFacets") or {}).get("outputStatistics") or {}
     row_count = stats.get("rowCount")
@@ -264,6 +310,7 @@ def _dataset(ol_dataset: dict) -> DatasetRef:
         uri=f"{namespace.rstrip('/')}/{name.lstrip('/')}"[:1000],
         row_count=row_count if isinstance(row_count, int) and row_count >= 0 else 0,
         schema=schema,
+        latest=latest,
     )
 
 
@@ -272,20 +319,23 @@ def parse(event: dict, index: int) -> ParsedEvent:
     more of than the specification asks)."""
     event_time = parse_time(event["eventTime"])
     assert event_time is not None  # validate() refuses an event without a valid eventTime
+    run_uuid = uuid.UUID(event["run"]["runId"])
+    warnings: list[str] = []
     try:
         return ParsedEvent(
             index=index,
             payload=event,
-            run_uuid=uuid.UUID(event["run"]["runId"]),
+            run_uuid=run_uuid,
             event_type=event.get("eventType", "OTHER"),
             event_time=event_time,
             namespace=event["job"]["namespace"],
             job_name=event["job"]["name"],
             parent=_parent(event),
-            code=_code(event),
+            code=_code(event, warnings),
             environment=_environment(event),
-            inputs=[_dataset(d) for d in event.get("inputs", [])],
-            outputs=[_dataset(d) for d in event.get("outputs", [])],
+            inputs=[_dataset(d, run_uuid, output=False) for d in event.get("inputs", [])],
+            outputs=[_dataset(d, run_uuid, output=True) for d in event.get("outputs", [])],
+            warnings=warnings,
         )
     except IngestionError as exc:
         raise refuse(index, exc.detail) from None

@@ -1,13 +1,15 @@
 """OpenLineage ingestion: RunEvents in, runs / dataset versions / code / edges out."""
 
 import gzip
+import hashlib
 import json
 import uuid
 
 import pytest
 
 from lineage.models import CodeVersion, Edge, ReceivedEvent, Run
-from lineage.openlineage import dataset_name
+from lineage.openlineage import dataset_name, validate
+from lineage.recording import node_kind
 from registry.models import Dataset, DatasetVersion
 
 pytestmark = pytest.mark.django_db
@@ -59,8 +61,58 @@ FEATURES = {
 }
 
 
+def table(name: str, version: str | None = None, columns=("id",)) -> dict:
+    """A data set of the warehouse, with its schema, and its version facet when `version`."""
+    facets = {
+        "schema": facet(
+            "SchemaDatasetFacet", fields=[{"name": c, "type": "BIGINT"} for c in columns]
+        )
+    }
+    if version is not None:
+        facets["version"] = facet("DatasetVersionDatasetFacet", datasetVersion=version)
+    return {"namespace": "postgres://db.example.com:5432", "name": name, "facets": facets}
+
+
 def post(client, body, path="/api/v1/lineage", **headers):
     return client.post(path, json.dumps(body), content_type="application/json", **headers)
+
+
+def send(client, body) -> dict:
+    """Post one event that must be accepted; its answer."""
+    response = post(client, body)
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def with_code(body: dict) -> dict:
+    body["job"]["facets"]["sourceCodeLocation"] = facet(
+        "SourceCodeLocationJobFacet", type="git", url="https://git.example.com/x", version=COMMIT
+    )
+    return body
+
+
+def versions_of(ol_dataset: dict):
+    """The versions of an OpenLineage data set in Stagegate, oldest first."""
+    name = dataset_name(ol_dataset["namespace"], ol_dataset["name"])
+    return list(DatasetVersion.objects.filter(dataset__name=name).order_by("version"))
+
+
+def has_edge(cause, effect) -> bool:
+    return Edge.objects.filter(
+        src__kind=node_kind(cause),
+        src__object_id=cause.pk,
+        dst__kind=node_kind(effect),
+        dst__object_id=effect.pk,
+    ).exists()
+
+
+def lineage_of(run_id: str) -> tuple[list[int], list[int]]:
+    """The version numbers a run read and wrote."""
+    run = Run.objects.get(external_id=run_id)
+    return (
+        sorted(run.input_datasets.values_list("version", flat=True)),
+        sorted(run.output_datasets.values_list("version", flat=True)),
+    )
 
 
 def test_start_then_complete_records_a_run_with_its_data_and_code(api, project, member):
@@ -144,14 +196,103 @@ def test_same_event_twice_is_applied_once(api, project, member):
     assert Run.objects.count() == 1
 
 
-def test_dataset_without_version_facet_is_versioned_by_content_hash(api, project, member):
+# --- dataset versions ------------------------------------------------------------------------
+
+
+def test_each_run_rewriting_a_table_writes_a_new_version(api, project, member):
     client = api.as_user(member)
-    post(client, event("COMPLETE", outputs=[FEATURES]))
-    post(client, event("COMPLETE", outputs=[FEATURES]))
-    changed = {**FEATURES, "facets": {"schema": facet("SchemaDatasetFacet", fields=[])}}
-    post(client, event("COMPLETE", outputs=[changed]))
-    dataset = Dataset.objects.get(name=dataset_name(FEATURES["namespace"], FEATURES["name"]))
-    assert dataset.versions.count() == 2
+    runs = [str(uuid.uuid4()) for _ in range(3)]
+    for minute, run_id in enumerate(runs):
+        send(client, event("COMPLETE", run_id, minute=minute, outputs=[FEATURES]))
+    versions = versions_of(FEATURES)
+    assert [v.version for v in versions] == [1, 2, 3]
+    assert [lineage_of(run_id) for run_id in runs] == [([], [1]), ([], [2]), ([], [3])]
+    for run_id, version in zip(runs, versions, strict=True):
+        identity = f"{FEATURES['namespace']}\n{FEATURES['name']}\nrun\n{run_id}"
+        assert version.content_sha256 == hashlib.sha256(identity.encode()).hexdigest()
+        assert has_edge(Run.objects.get(external_id=run_id), version)
+
+
+def test_start_and_complete_of_one_run_write_one_version(api, project, member):
+    client = api.as_user(member)
+    run_id = str(uuid.uuid4())
+    send(client, event("START", run_id, outputs=[FEATURES]))
+    send(client, event("COMPLETE", run_id, minute=5, outputs=[FEATURES]))
+    assert [v.version for v in versions_of(FEATURES)] == [1]
+    assert lineage_of(run_id) == ([], [1])
+
+
+def test_a_job_reading_and_writing_one_table_reads_one_version_and_writes_the_next(
+    api, project, member
+):
+    client = api.as_user(member)
+    orders = table("shop.public.orders")
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    send(client, event("COMPLETE", first, inputs=[orders], outputs=[orders]))
+    send(client, event("COMPLETE", second, inputs=[orders], outputs=[orders]))
+    assert lineage_of(first) == ([1], [2])
+    assert lineage_of(second) == ([2], [3])
+    v1, v2, _ = versions_of(orders)
+    run = Run.objects.get(external_id=first)
+    assert has_edge(v1, run)
+    assert has_edge(run, v2)
+
+
+def test_an_input_without_version_facet_is_the_version_its_run_read_first(api, project, member):
+    client = api.as_user(member)
+    orders = table("shop.public.orders")
+    reader = str(uuid.uuid4())
+    send(client, event("COMPLETE", outputs=[orders]))
+    send(client, event("START", reader, inputs=[orders]))
+    send(client, event("COMPLETE", outputs=[orders]))
+    send(client, event("COMPLETE", reader, minute=5, inputs=[orders]))
+    assert lineage_of(reader) == ([1], [])  # not also version 2, written meanwhile
+    assert [v.version for v in versions_of(orders)] == [1, 2]
+
+
+def test_an_input_is_not_a_version_its_own_run_wrote(api, project, member):
+    client = api.as_user(member)
+    orders = table("shop.public.orders")
+    earlier, run_id = str(uuid.uuid4()), str(uuid.uuid4())
+    send(client, event("COMPLETE", earlier, outputs=[orders]))
+    # The run reports its output first, and only then what it read.
+    send(client, event("START", run_id, outputs=[orders]))
+    send(client, event("COMPLETE", run_id, minute=5, inputs=[orders]))
+    assert lineage_of(run_id) == ([1], [2])  # not its own version 2: that would be a cycle
+
+
+def test_the_version_facet_names_the_version(api, project, member):
+    client = api.as_user(member)
+    runs = [str(uuid.uuid4()) for _ in range(4)]
+    named = ["2026-11-22", "2026-11-22", "2026-11-23"]
+    for run_id, version in zip(runs, named, strict=False):
+        written = event("COMPLETE", run_id, outputs=[table("orders", version)])
+        send(client, written)
+    send(client, event("COMPLETE", runs[3], inputs=[table("orders", "2026-11-22")]))
+    assert [lineage_of(run_id) for run_id in runs] == [
+        ([], [1]),
+        ([], [1]),  # the same datasetVersion: the same version
+        ([], [2]),
+        ([1], []),  # read by name, not the latest
+    ]
+    identity = "postgres://db.example.com:5432\norders\nversion\n2026-11-22"
+    assert versions_of(table("orders"))[0].content_sha256 == (
+        hashlib.sha256(identity.encode()).hexdigest()
+    )
+
+
+def test_a_table_first_read_gets_a_first_version(api, project, member):
+    client = api.as_user(member)
+    orders = table("shop.public.orders")
+    runs = [str(uuid.uuid4()) for _ in range(2)]
+    for run_id in runs:
+        send(client, event("START", run_id, inputs=[orders]))
+    assert [lineage_of(run_id) for run_id in runs] == [([1], []), ([1], [])]
+    (first,) = versions_of(orders)
+    assert first.schema == [{"name": "id", "type": "integer"}]
+    schema = json.dumps(first.schema, sort_keys=True)
+    identity = f"postgres://db.example.com:5432\nshop.public.orders\nschema\n{schema}"
+    assert first.content_sha256 == hashlib.sha256(identity.encode()).hexdigest()
 
 
 def test_parent_facet_links_the_parent_run(api, project, member):
@@ -212,6 +353,65 @@ def test_gzip_body_is_accepted(api, project, member):
             lambda e: e.update(inputs=[{**ORDERS, "facets": {"schema": {"_producer": PRODUCER}}}]),
             "inputs[0].facets.schema: '_schemaURL' is a required property",
         ),
+        # Every facet container is an object.
+        (lambda e: e["run"].update(facets=[]), "run.facets: must be an object of facets"),
+        (lambda e: e["run"].update(facets="parent"), "run.facets: must be an object of facets"),
+        (lambda e: e["job"].update(facets=["x"]), "job.facets: must be an object of facets"),
+        (
+            lambda e: e.update(inputs=[{**ORDERS, "facets": "schema"}]),
+            "inputs[0].facets: must be an object of facets",
+        ),
+        (
+            lambda e: e.update(inputs=[{**ORDERS, "inputFacets": []}]),
+            "inputs[0].inputFacets: must be an object of facets",
+        ),
+        (
+            lambda e: e.update(outputs=[{**FEATURES, "outputFacets": "rowCount"}]),
+            "outputs[0].outputFacets: must be an object of facets",
+        ),
+        # A UUID in RFC 4122's string form, as the spec's `format: uuid` asks.
+        (lambda e: e["run"].update(runId=uuid.uuid4().hex), "run.runId: must be a UUID"),
+        (lambda e: e["run"].update(runId=f"{{{uuid.uuid4()}}}"), "run.runId: must be a UUID"),
+        (lambda e: e["run"].update(runId=uuid.uuid4().urn), "run.runId: must be a UUID"),
+        (
+            lambda e: e["run"]["facets"].update(
+                parent=facet(
+                    "ParentRunFacet",
+                    run={"runId": uuid.uuid4().hex},
+                    job={"namespace": "credit", "name": "dag"},
+                )
+            ),
+            "run.facets.parent.run.runId: must be a UUID",
+        ),
+        # An RFC 3339 date-time, not the other ISO 8601 forms.
+        (lambda e: e.update(eventTime="20261122T100000Z"), "eventTime: must be an RFC 3339"),
+        (lambda e: e.update(eventTime="2026-11-22 10:00:00Z"), "eventTime: must be an RFC 3339"),
+        (lambda e: e.update(eventTime="2026-11-22T10:00Z"), "eventTime: must be an RFC 3339"),
+        (lambda e: e.update(eventTime="2026-W47-7T10:00:00Z"), "eventTime: must be an RFC 3339"),
+        (
+            lambda e: e.update(eventTime="2026-11-22T10:00:00+0100"),
+            "eventTime: must be an RFC 3339",
+        ),
+        (lambda e: e.update(eventTime="2026-11-31T10:00:00Z"), "eventTime: must be an RFC 3339"),
+        # The two dataset facets Stagegate reads.
+        (
+            lambda e: e.update(
+                inputs=[{**ORDERS, "facets": {"version": facet("DatasetVersionDatasetFacet")}}]
+            ),
+            "inputs[0].facets.version: 'datasetVersion' is a required property",
+        ),
+        (
+            lambda e: e.update(
+                inputs=[{**ORDERS, "facets": {"schema": facet("SchemaDatasetFacet", fields="id")}}]
+            ),
+            "inputs[0].facets.schema.fields: must be an array",
+        ),
+        (
+            lambda e: e.update(
+                inputs=[{**ORDERS, "facets": {"schema": facet("SchemaDatasetFacet", fields=[7])}}]
+            ),
+            "inputs[0].facets.schema.fields[0]: must be an object with a 'name'",
+        ),
     ],
 )
 def test_invalid_event_is_400_with_the_spec_error_and_stores_nothing(
@@ -224,6 +424,42 @@ def test_invalid_event_is_400_with_the_spec_error_and_stores_nothing(
     assert any(message in error for error in response.json()["errors"]["0"])
     assert Run.objects.count() == 0
     assert Dataset.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "event_time",
+    [
+        "2026-11-22T10:00:00Z",
+        "2026-11-22t10:00:00z",
+        "2026-11-22T10:00:00.123456789Z",  # Java clients send nanoseconds
+        "2026-11-22T15:30:00.5+05:30",
+    ],
+)
+def test_rfc_3339_event_times_are_accepted(api, project, member, event_time):
+    run_id = str(uuid.uuid4()).upper()
+    body = event("START", run_id)
+    body["eventTime"] = event_time
+    send(api.as_user(member), body)
+    run = Run.objects.get(external_id=run_id)
+    assert run.started_at.isoformat().startswith("2026-11-22T10:00:00")
+
+
+def test_events_as_the_openlineage_python_client_writes_them_are_valid():
+    from datetime import UTC, datetime
+
+    from openlineage.client.event_v2 import Job, RunEvent, RunState
+    from openlineage.client.event_v2 import Run as ClientRun
+    from openlineage.client.serde import Serde
+    from openlineage.client.uuid import generate_new_uuid
+
+    body = RunEvent(
+        eventType=RunState.START,
+        eventTime=datetime.now(UTC).isoformat(),
+        run=ClientRun(runId=str(generate_new_uuid())),
+        job=Job(namespace="credit", name="train"),
+        producer=PRODUCER,
+    )
+    assert validate(json.loads(Serde.to_json(body))) == []
 
 
 def test_dataset_event_is_refused(api, project, member):
@@ -249,7 +485,8 @@ def test_one_invalid_event_in_a_batch_stores_nothing(api, project, member):
 
 
 def test_a_cycle_is_refused_and_nothing_is_stored(api, project, member):
-    # The run reads and writes the very same dataset version: it would be its own cause.
+    # ORDERS carries a version facet: the run reads and writes the very same dataset version,
+    # which would be its own cause.
     body = event("COMPLETE", inputs=[ORDERS], outputs=[ORDERS])
     response = post(api.as_user(member), body)
     assert response.status_code == 400
@@ -258,15 +495,25 @@ def test_a_cycle_is_refused_and_nothing_is_stored(api, project, member):
     assert DatasetVersion.objects.count() == 0
 
 
-def test_source_code_version_must_be_a_commit(api, project, member):
-    body = event("START")
+def test_a_source_code_version_that_is_not_a_commit_is_accepted_with_a_warning(
+    api, project, member
+):
+    run_id = str(uuid.uuid4())
+    body = event("START", run_id)
     body["job"]["facets"]["sourceCodeLocation"] = facet(
         "SourceCodeLocationJobFacet", type="git", url="https://git.example.com/x", version="v1.2"
     )
     response = post(api.as_user(member), body)
-    assert response.status_code == 400
-    assert "commit SHA" in json.dumps(response.json())
+    assert response.status_code == 201
+    assert response.json()["warnings"] == [
+        "job.facets.sourceCodeLocation.version is not a commit SHA; no code version recorded"
+    ]
+    assert Run.objects.get(external_id=run_id).code_version is None
     assert CodeVersion.objects.count() == 0
+
+
+def test_an_event_without_warnings_answers_none(api, project, member):
+    assert "warnings" not in post(api.as_user(member), with_code(event("START"))).json()
 
 
 def test_namespace_must_be_a_visible_project(api, project, other_project, member):
@@ -274,6 +521,47 @@ def test_namespace_must_be_a_visible_project(api, project, other_project, member
     assert post(client, event("START", namespace="secret")).status_code == 404
     assert post(client, event("START", namespace="nowhere")).status_code == 404
     assert Run.objects.count() == 0
+
+
+def _with_parent(body: dict, parent_id: str) -> dict:
+    body["run"]["facets"]["parent"] = facet(
+        "ParentRunFacet", run={"runId": parent_id}, job={"namespace": "credit", "name": "dag"}
+    )
+    return body
+
+
+@pytest.mark.parametrize(
+    "naming",
+    [
+        pytest.param(lambda run_id: event("COMPLETE", run_id, minute=5), id="as-its-run"),
+        pytest.param(lambda run_id: event("START", run_id), id="repeating-its-event"),
+        pytest.param(lambda run_id: _with_parent(event("START"), run_id), id="as-its-parent"),
+    ],
+)
+def test_a_run_of_another_project_is_refused_alike_whether_that_project_is_visible_or_not(
+    api, project, other_project, member, outsider, naming
+):
+    from registry.choices import ProjectRight
+    from tests import factories
+
+    run_id = str(uuid.uuid4())
+    hidden = event("START", run_id, namespace="secret")
+    hidden["job"]["name"] = "hidden_job"
+    send(api.as_user(outsider), hidden)
+    client = api.as_user(member)
+
+    unseen = post(client, naming(run_id))
+    factories.grant(other_project, member, ProjectRight.VIEW)
+    seen = post(client, naming(run_id))
+
+    assert unseen.status_code == seen.status_code == 400
+    assert unseen.json() == seen.json()
+    message = unseen.json()["errors"]["0"][0]
+    assert f"{run_id} cannot be used in namespace 'credit'" in message
+    for hint in ("secret", "hidden_job", "another", "belongs"):
+        assert hint not in unseen.content.decode()
+    assert Run.objects.filter(project=project).count() == 0
+    assert ReceivedEvent.objects.count() == 1
 
 
 def test_viewer_without_contribute_right_gets_403(api, project, member, outsider):

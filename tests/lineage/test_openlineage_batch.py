@@ -16,27 +16,27 @@ from lineage.ingestion import payload_digest
 from lineage.models import CodeVersion, Edge, ReceivedEvent, Run
 from lineage.openlineage import dataset_name, ingest
 from registry.models import Dataset, DatasetVersion
-from tests.lineage.test_openlineage import COMMIT, FEATURES, ORDERS, event, facet, post
+from tests.lineage.test_openlineage import (
+    FEATURES,
+    ORDERS,
+    event,
+    facet,
+    lineage_of,
+    post,
+    with_code,
+)
 
 pytestmark = pytest.mark.django_db
 
 BATCH = "/api/v1/lineage/batch"
 
 
-def dataset(name: str, columns=("x",)) -> dict:
+def dataset(name: str, columns=("x",), *, version: str | None = None, namespace="s3://bench"):
     fields = [{"name": c, "type": "float"} for c in columns]
-    return {
-        "namespace": "s3://bench",
-        "name": name,
-        "facets": {"schema": facet("SchemaDatasetFacet", fields=fields)},
-    }
-
-
-def with_code(body: dict) -> dict:
-    body["job"]["facets"]["sourceCodeLocation"] = facet(
-        "SourceCodeLocationJobFacet", type="git", url="https://git.example.com/x", version=COMMIT
-    )
-    return body
+    facets = {"schema": facet("SchemaDatasetFacet", fields=fields)}
+    if version is not None:
+        facets["version"] = facet("DatasetVersionDatasetFacet", datasetVersion=version)
+    return {"namespace": namespace, "name": name, "facets": facets}
 
 
 def with_parent(body: dict, parent_id: str, job: str = "nightly_dag") -> dict:
@@ -192,13 +192,30 @@ def test_versions_of_a_data_set_in_a_batch_are_numbered_in_order(api, project, m
     assert features.last_version == 2
     versions = {v.version: [c["name"] for c in v.schema] for v in features.versions.all()}
     assert versions == {1: ["x"], 2: ["x", "y"]}
-    assert post(client, [event("COMPLETE", outputs=[first])], BATCH).status_code == 201
+    named = dataset("features", version="2026-11-22")
+    body = [event("COMPLETE", outputs=[named]), event("COMPLETE", outputs=[named])]
+    assert post(client, body, BATCH).status_code == 201
+    assert post(client, [event("COMPLETE", outputs=[named])], BATCH).status_code == 201
     features.refresh_from_db()
-    assert features.last_version == 2  # the same content is the same version
+    assert features.last_version == 3  # one datasetVersion is one version
+
+
+def test_a_batch_sees_the_versions_its_earlier_events_planned(api, project, member):
+    client = api.as_user(member)
+    table = dataset("orders")
+    runs = [str(uuid.uuid4()) for _ in range(3)]
+    body = [
+        event("START", runs[0], inputs=[table], outputs=[table]),
+        event("COMPLETE", runs[0], minute=1, inputs=[table], outputs=[table]),
+        event("COMPLETE", runs[1], minute=2, inputs=[table], outputs=[table]),
+        event("START", runs[2], minute=3, inputs=[table]),
+    ]
+    assert post(client, body, BATCH).status_code == 201
+    assert [lineage_of(run_id) for run_id in runs] == [([1], [2]), ([2], [3]), ([3], [])]
 
 
 def test_a_cycle_across_two_events_refuses_the_batch(api, project, member):
-    raw, clean = dataset("raw"), dataset("clean")
+    raw, clean = dataset("raw", version="1"), dataset("clean", version="1")
     body = [
         event("COMPLETE", inputs=[raw], outputs=[clean]),
         event("COMPLETE", inputs=[clean], outputs=[raw]),
@@ -215,7 +232,7 @@ def test_a_cycle_across_two_events_refuses_the_batch(api, project, member):
 
 def test_a_cycle_with_the_stored_graph_is_refused(api, project, member):
     client = api.as_user(member)
-    raw, clean = dataset("raw"), dataset("clean")
+    raw, clean = dataset("raw", version="1"), dataset("clean", version="1")
     assert (
         post(client, [event("COMPLETE", inputs=[raw], outputs=[clean])], BATCH).status_code == 201
     )
@@ -242,6 +259,108 @@ def test_a_run_cannot_end_before_it_starts(api, project, member):
     assert response.status_code == 400
     assert "cannot end before it starts" in response.json()["errors"]["1"][0]
     assert Run.objects.count() == 0
+
+
+def test_reading_back_what_an_earlier_run_wrote_is_no_cycle(api, project, member):
+    client = api.as_user(member)
+    raw, clean = dataset("raw"), dataset("clean")
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    body = [
+        event("COMPLETE", first, inputs=[raw], outputs=[clean]),
+        event("COMPLETE", second, minute=1, inputs=[clean], outputs=[raw]),
+    ]
+    assert post(client, body, BATCH).status_code == 201
+    # raw v1 -> first -> clean v1 -> second -> raw v2
+    assert (lineage_of(first), lineage_of(second)) == (([1], [1]), ([1], [2]))
+
+
+TABLES = ["orders", "customers", "payments"]
+
+
+def rewrites(runs: int, existing: dict[str, str]) -> list:
+    """New runs reading and writing the same tables (no version facets), then the COMPLETE of
+    runs that reported writing theirs earlier (`existing`: run id to table), reading them."""
+    events = []
+    for i in range(runs):
+        run_id = str(uuid.uuid4())
+        table = dataset(TABLES[i % len(TABLES)])
+        events.append(event("START", run_id, inputs=[table]))
+        events.append(event("COMPLETE", run_id, minute=1, inputs=[table], outputs=[table]))
+    for run_id, name in existing.items():
+        table = dataset(name)
+        events.append(event("COMPLETE", run_id, minute=2, inputs=[table], outputs=[table]))
+    return events
+
+
+def test_rewriting_tables_costs_the_same_queries_whatever_the_batch_size(
+    api, project, member, django_assert_max_num_queries
+):
+    client = api.as_user(member)
+    seed = [event("COMPLETE", outputs=[dataset(name)]) for name in TABLES]
+    started = {str(uuid.uuid4()): TABLES[i % 3] for i in range(12)}
+    seed += [event("START", run_id, outputs=[dataset(t)]) for run_id, t in started.items()]
+    assert post(client, seed, BATCH).status_code == 201
+    earlier = list(started.items())
+
+    small = count_queries(client, rewrites(1, dict(earlier[:1])))
+    with django_assert_max_num_queries(small):
+        response = post(client, rewrites(12, dict(earlier[1:])), BATCH)
+    assert response.status_code == 201, response.json()
+
+    for result in response.json()[:24]:  # the new runs read one version and wrote the next
+        read, written = lineage_of(result["runId"])
+        assert len(read) == len(written) == 1 and written[0] == read[0] + 1
+    for run_id in started:  # the earlier runs read the version before the one they wrote
+        read, written = lineage_of(run_id)
+        assert len(read) == len(written) == 1 and read[0] == written[0] - 1
+    orders = DatasetVersion.objects.filter(dataset__name=dataset_name("s3://bench", "orders"))
+    assert orders.count() == 1 + 4 + 1 + 4  # seed, earlier runs, small and large batches
+
+
+def test_a_batch_and_single_posts_record_the_same_versions(api, project, member):
+    client = api.as_user(member)
+
+    def scenario(namespace: str) -> list[dict]:
+        runs = [str(uuid.uuid4()) for _ in range(4)]
+        orders = dataset("orders", namespace=namespace)
+        named = dataset("orders", version="2026-11-22", namespace=namespace)
+        features = dataset("features", namespace=namespace)
+        return [
+            event("START", runs[0], inputs=[orders], outputs=[features]),
+            event("COMPLETE", runs[1], inputs=[orders], outputs=[orders]),
+            event("COMPLETE", runs[0], minute=1, inputs=[orders], outputs=[features]),
+            event("START", runs[2], minute=2, outputs=[orders]),
+            event("COMPLETE", runs[3], minute=3, inputs=[features], outputs=[named]),
+            event("COMPLETE", runs[2], minute=4, inputs=[orders, named], outputs=[orders]),
+        ]
+
+    def recorded(events: list[dict]) -> list:
+        namespace = events[0]["inputs"][0]["namespace"]
+        local = {dataset_name(namespace, n): n for n in ("orders", "features")}
+        runs = dict.fromkeys(e["run"]["runId"] for e in events)
+        return [
+            {
+                side: sorted(
+                    (local[v.dataset.name], v.version)
+                    for v in getattr(Run.objects.get(external_id=run_id), side).all()
+                )
+                for side in ("input_datasets", "output_datasets")
+            }
+            for run_id in runs
+        ]
+
+    one_by_one = scenario("s3://one")
+    for body in one_by_one:
+        assert post(client, body).status_code == 201
+    batched = scenario("s3://batch")
+    assert post(client, batched, BATCH).status_code == 201
+    assert recorded(batched) == recorded(one_by_one)
+    assert recorded(batched) == [
+        {"input_datasets": [("orders", 1)], "output_datasets": [("features", 1)]},
+        {"input_datasets": [("orders", 1)], "output_datasets": [("orders", 2)]},
+        {"input_datasets": [("orders", 2), ("orders", 4)], "output_datasets": [("orders", 3)]},
+        {"input_datasets": [("features", 1)], "output_datasets": [("orders", 4)]},
+    ]
 
 
 def test_a_code_version_is_registered_once_per_batch(api, project, member):
@@ -310,7 +429,7 @@ def test_concurrent_batches_creating_the_same_data_sets_both_succeed():
     assert len(results) == 3
     assert Run.objects.count() == 3
     assert Dataset.objects.count() == 6
-    assert DatasetVersion.objects.count() == 6
+    assert DatasetVersion.objects.count() == 5 + 3  # the inputs, once; an output per run
     assert CodeVersion.objects.count() == 1
     assert audit_chain.verify().valid
 
@@ -322,6 +441,6 @@ def test_a_parent_run_of_another_project_is_refused_without_naming_it(
     assert post(api.as_user(outsider), event("START", parent_id, namespace="secret")).status_code
     response = post(api.as_user(member), with_parent(event("START"), parent_id))
     assert response.status_code == 400
-    assert "belongs to another namespace" in response.json()["errors"]["0"][0]
+    assert f"{parent_id} cannot be used in namespace 'credit'" in response.json()["errors"]["0"][0]
     assert "secret" not in response.content.decode()
     assert Run.objects.filter(project=project).count() == 0
