@@ -98,6 +98,34 @@ def right_and_groups(user, project, action: str) -> tuple[bool, set[str]]:
     return user.is_superuser or any(kind == "right" for kind, _ in rows), groups
 
 
+def right_annotations(user_pk: int, project, action: str, *, prefix: str = "right") -> dict:
+    """Exists annotations saying whether a user holds `action` on a project directly or
+    through a group, for a query that reads the project (or a record of it) anyway: `project`
+    is an OuterRef to the project's id. Read the answer with `holds_right(instance, prefix)`;
+    several rights can be read by one query under different prefixes. Superusers hold every
+    right and are not seen here."""
+    from registry.models import ProjectGroupObjectPermission, ProjectUserObjectPermission
+
+    codename = permission_codename(action)
+    return {
+        f"{prefix}_direct": models.Exists(
+            ProjectUserObjectPermission.objects.filter(
+                user_id=user_pk, content_object_id=project, permission__codename=codename
+            )
+        ),
+        f"{prefix}_via_group": models.Exists(
+            ProjectGroupObjectPermission.objects.filter(
+                group__user=user_pk, content_object_id=project, permission__codename=codename
+            )
+        ),
+    }
+
+
+def holds_right(instance, prefix: str = "right") -> bool:
+    """The answer of `right_annotations` on an annotated instance."""
+    return bool(getattr(instance, f"{prefix}_direct") or getattr(instance, f"{prefix}_via_group"))
+
+
 def right_and_groups_annotations(user_pk: int, project, action: str, groups) -> dict:
     """`right_and_groups` as annotations of another query: for a check made by the statement
     that locks the record it guards (one statement fewer, and the same snapshot). `project`
@@ -107,23 +135,11 @@ def right_and_groups_annotations(user_pk: int, project, action: str, groups) -> 
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from registry.models import ProjectGroupObjectPermission, ProjectUserObjectPermission
-
-    codename = permission_codename(action)
     users = get_user_model().objects.filter(pk=user_pk, is_active=True)
     return {
         "right_user_active": models.Exists(users),
         "right_superuser": models.Exists(users.filter(is_superuser=True)),
-        "right_direct": models.Exists(
-            ProjectUserObjectPermission.objects.filter(
-                user_id=user_pk, content_object_id=project, permission__codename=codename
-            )
-        ),
-        "right_via_group": models.Exists(
-            ProjectGroupObjectPermission.objects.filter(
-                group__user=user_pk, content_object_id=project, permission__codename=codename
-            )
-        ),
+        **right_annotations(user_pk, project, action),
         **{
             f"right_group_{i}": models.Exists(Group.objects.filter(user=user_pk, name=name))
             for i, name in enumerate(groups)
@@ -136,7 +152,7 @@ def right_and_groups_of(instance, groups) -> tuple[bool, set[str]]:
     user holds the right, and which of `groups` they are in (none when they may not act)."""
     if not instance.right_user_active:
         return False, set()
-    held = instance.right_superuser or instance.right_direct or instance.right_via_group
+    held = instance.right_superuser or holds_right(instance)
     return bool(held), {
         name for i, name in enumerate(groups) if getattr(instance, f"right_group_{i}")
     }
