@@ -23,7 +23,8 @@ from registry.choices import ProjectRight, Stage
 from registry.models import DatasetVersion, ModelVersion
 
 # No depth bound unless asked: the whole provenance, up to maxNodes. (Marquez defaults to 20;
-# a bound smaller than the walk costs a second pass, see lineage.graph.)
+# a bound that can bind is applied to the walk's answer before the document is written, which
+# then cannot be written while the rows arrive, see lineage.graph.)
 DEFAULT_DEPTH = None
 MAX_DEPTH = 100_000
 MAX_NODES_LIMIT = 50_000
