@@ -1,6 +1,8 @@
 """Lineage graph endpoints: the Marquez-shaped graph, a model version's full upstream, a dataset
 version's downstream models, and the PROV-JSON export. Each is a few constant queries: the
-visible projects, the start node, one graph statement (lineage.graph), and one per record kind.
+visible projects, the start nodes (lineage.node_lookup), one graph statement (lineage.graph),
+and one per record kind. The graph and a model version's upstream can be asked for as they
+were at a time (`asOf`): nodes and edges are only ever added, each with its creation time.
 """
 
 from collections import defaultdict
@@ -8,14 +10,17 @@ from functools import lru_cache
 from json.encoder import encode_basestring_ascii as quote
 
 from django.http import HttpResponse
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lineage import graph, node_ids, prov
+from governance.choices import RequestStatus
+from governance.models import TransitionRequest
+from lineage import graph, node_ids, node_lookup, prov
 from lineage.api.openlineage_views import OpenLineageParser, post_events
 from lineage.choices import NodeKind
 from lineage.models import CodeVersion, Node, Run
@@ -23,11 +28,14 @@ from registry.choices import ProjectRight, Stage
 from registry.models import DatasetVersion, ModelVersion
 
 # No depth bound unless asked: the whole provenance, up to maxNodes. (Marquez defaults to 20;
-# a bound smaller than the walk costs a second pass, see lineage.graph.)
+# a bound that can bind is applied to the walk's answer before the document is written, which
+# then cannot be written while the rows arrive, see lineage.graph.)
 DEFAULT_DEPTH = None
 MAX_DEPTH = 100_000
 MAX_NODES_LIMIT = 50_000
 DIRECTIONS = {"upstream": graph.upstream, "downstream": graph.downstream, "both": graph.both}
+# asOf=approved on a model version's upstream: as it was when the version was approved.
+APPROVED = "approved"
 
 
 def _int_param(request, name: str, default, *, minimum: int, maximum: int):
@@ -43,58 +51,51 @@ def _int_param(request, name: str, default, *, minimum: int, maximum: int):
     return value
 
 
-def resolve_node(text: str, projects) -> Node:
-    """The node a public node id names, among the given projects' nodes (404 otherwise)."""
+def _as_of_param(request, *, also: tuple[str, ...] = ()):
+    """The `asOf` parameter: an ISO 8601 date-time with its zone, or one of the words in
+    `also` (returned as it is), or None when absent."""
+    raw = request.query_params.get("asOf")
+    if raw is None or raw == "":
+        return None
+    if raw in also:
+        return raw
     try:
-        parsed = node_ids.parse(text)
+        value = parse_datetime(raw)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        words = "".join(f" or {word!r}" for word in also)
+        raise ParseError(
+            {
+                "asOf": f"must be an ISO 8601 date-time with a time zone{words}, "
+                f"e.g. 2026-03-01T12:00:00Z, not {raw!r}"
+            }
+        )
+    return value
+
+
+def start_nodes(text: str, projects, as_of=None) -> list[Node]:
+    """The nodes a public node id names, among the given projects' nodes (404 otherwise)."""
+    try:
+        return node_lookup.start_nodes(text, projects, as_of=as_of)
     except node_ids.MalformedNodeId as exc:
         raise ParseError({"nodeId": str(exc)}) from None
-    nodes = Node.objects.all()
-    if projects is not None:
-        nodes = nodes.filter(project_id__in=projects)
-    if parsed.ref is not None:
-        node = nodes.filter(ref=parsed.ref).first()
-    elif parsed.run_uuid is not None:
-        node = nodes.filter(
-            kind=NodeKind.RUN,
-            object_id__in=Run.objects.filter(external_id=parsed.run_uuid).values("pk"),
-        ).first()
-    elif parsed.latest_dataset is not None:
-        project_key, name = parsed.latest_dataset
-        latest = DatasetVersion.objects.filter(
-            dataset__project__key=project_key, dataset__name=name
-        ).order_by("-version")
-        node = nodes.filter(
-            kind=NodeKind.DATASET_VERSION, object_id__in=latest.values("pk")[:1]
-        ).first()
-    elif parsed.latest_job is not None:
-        project_key, name = parsed.latest_job
-        latest = Run.objects.filter(project__key=project_key, name=name).order_by("-id")
-        node = nodes.filter(kind=NodeKind.RUN, object_id__in=latest.values("pk")[:1]).first()
-    else:
-        assert parsed.model_short is not None  # parse() fills exactly one way of finding it
-        name, version = parsed.model_short
-        found = list(
-            nodes.filter(
-                kind=NodeKind.MODEL_VERSION,
-                object_id__in=ModelVersion.objects.filter(
-                    registered_model__name=name, version=version
-                ).values("pk"),
-            )[:2]
-        )
-        if len(found) > 1:
-            raise ParseError(
-                {"nodeId": f"model {name!r} exists in several projects; use model:<project>:"}
-            )
-        node = found[0] if found else None
-    if node is None:
-        raise NotFound(f"No lineage node {text!r} (or it is not visible to you).")
-    return node
+    except node_lookup.NodeNotFound as exc:
+        raise NotFound(str(exc)) from None
 
 
-def _query(function, start: Node, depth, max_nodes, projects, prepare=None) -> graph.Subgraph:
+def _query(
+    function, starts: list[Node], depth, max_nodes, projects, prepare=None, as_of=None
+) -> graph.Subgraph:
     try:
-        return function([start.pk], depth, max_nodes, projects=projects, prepare=prepare)
+        return function(
+            [start.pk for start in starts],
+            depth,
+            max_nodes,
+            projects=projects,
+            prepare=prepare,
+            as_of=as_of,
+        )
     except graph.LineageQueryTimeout:
         raise ServiceUnavailable() from None
 
@@ -106,6 +107,50 @@ def _free_form(*methods: str) -> dict:
         m: extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
         for m in methods
     }
+
+
+NODE_ID = OpenApiParameter(
+    "nodeId",
+    str,
+    required=True,
+    description=(
+        "The node to start from. Returned ids: `dataset:<project>:<name>#<version>`, "
+        "`model:<project>:<name>#<version>`, `run:<id>`, `code:<id>`, `evaluation:<id>`. "
+        "Also accepted: `dataset:<project>:<name>` (its latest version); "
+        "`model:<name>:<version>` (a model name unique among the projects you can see); "
+        "`run:<OpenLineage runId>`; `job:<project>:<job name>` (the job's latest run; the "
+        "job name is everything after the second colon, e.g. `job:credit:etl.orders.load`) "
+        "and `job:<project>:<job name>#<run id or runId>` (that run of the job); and an "
+        "OpenLineage dataset as Marquez names it, `dataset:<namespace>:<name>[#<version>]` "
+        "(e.g. `dataset:postgres://db:5432:shop.public.orders`): its latest version in every "
+        "project you can see. A malformed id is 400; an id naming nothing you can see, 404."
+    ),
+)
+AS_OF_DESCRIPTION = (
+    "The graph as it was at this ISO 8601 date-time with a time zone "
+    "(e.g. `2026-03-01T12:00:00Z`): only the nodes and edges created by then, and a "
+    "nodeId naming a latest version or run means the latest at that time."
+)
+DEPTH = OpenApiParameter("depth", int, description="At most this many hops (default: any).")
+MAX_NODES = OpenApiParameter(
+    "maxNodes", int, description=f"At most this many nodes (default {graph.DEFAULT_MAX_NODES})."
+)
+LINEAGE_PARAMETERS = [
+    NODE_ID,
+    OpenApiParameter("direction", str, enum=list(DIRECTIONS), description="Default: both."),
+    DEPTH,
+    MAX_NODES,
+    OpenApiParameter("asOf", OpenApiTypes.DATETIME, description=AS_OF_DESCRIPTION),
+]
+UPSTREAM_PARAMETERS = [
+    MAX_NODES,
+    OpenApiParameter(
+        "asOf",
+        str,
+        description=f"{AS_OF_DESCRIPTION} `approved`: as it was when the version's transition "
+        "into the approved stage was applied (400 if it never was).",
+    ),
+]
 
 
 class ServiceUnavailable(APIException):
@@ -195,7 +240,8 @@ def marquez_document(subgraph: graph.Subgraph) -> str:
 
 
 def lineage_graph(request) -> HttpResponse:
-    """GET /api/v1/lineage?nodeId=…&depth=…&direction=upstream|downstream|both&maxNodes=…"""
+    """GET /api/v1/lineage?nodeId=…&depth=…&direction=upstream|downstream|both&maxNodes=…
+    &asOf=…"""
     direction = request.query_params.get("direction", "both")
     if direction not in DIRECTIONS:
         raise ParseError({"direction": "must be upstream, downstream or both"})
@@ -203,10 +249,13 @@ def lineage_graph(request) -> HttpResponse:
     max_nodes = _int_param(
         request, "maxNodes", graph.DEFAULT_MAX_NODES, minimum=1, maximum=MAX_NODES_LIMIT
     )
+    as_of = _as_of_param(request)
     projects = graph.visible_project_ids(request.user)
-    start = resolve_node(request.query_params.get("nodeId", ""), projects)
+    starts = start_nodes(request.query_params.get("nodeId", ""), projects, as_of)
     document = MarquezDocument()
-    subgraph = _query(DIRECTIONS[direction], start, depth, max_nodes, projects, document.add)
+    subgraph = _query(
+        DIRECTIONS[direction], starts, depth, max_nodes, projects, document.add, as_of
+    )
     return HttpResponse(document.text(subgraph), content_type="application/json")
 
 
@@ -217,6 +266,22 @@ def _by_kind(subgraph: graph.Subgraph) -> dict[str, list[int]]:
     return found
 
 
+def approved_at(version: ModelVersion):
+    """When the version's transition into the approved stage was applied (the latest such
+    transition, should it have been approved more than once); 400 if it never was."""
+    applied = (
+        TransitionRequest.objects.filter(
+            model_version=version, status=RequestStatus.APPLIED, to_stage=Stage.APPROVED
+        )
+        .order_by("-decided_at")
+        .values_list("decided_at", flat=True)
+        .first()
+    )
+    if applied is None:
+        raise ParseError({"asOf": f"{version} has never been approved"})
+    return applied
+
+
 def _start_node(record, kind: str) -> Node:
     node = Node.objects.filter(kind=kind, object_id=record.pk).first()
     if node is None:
@@ -224,7 +289,13 @@ def _start_node(record, kind: str) -> Node:
     return node
 
 
-@extend_schema_view(**_free_form("get"))
+@extend_schema_view(
+    get=extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses=OpenApiTypes.OBJECT,
+        parameters=UPSTREAM_PARAMETERS,
+    )
+)
 class ModelVersionUpstreamView(APIView):
     """Everything a model version came from: the dataset versions, code versions, runs (with
     their parameters and environments) and earlier model versions upstream of it."""
@@ -241,9 +312,14 @@ class ModelVersionUpstreamView(APIView):
         max_nodes = _int_param(
             request, "maxNodes", graph.DEFAULT_MAX_NODES, minimum=1, maximum=MAX_NODES_LIMIT
         )
+        as_of = _as_of_param(request, also=(APPROVED,))
+        if as_of == APPROVED:
+            as_of = approved_at(version)
         projects = graph.visible_project_ids(request.user)
         start = _start_node(version, NodeKind.MODEL_VERSION)
-        subgraph = _query(graph.upstream, start, None, max_nodes, projects)
+        if as_of is not None and start.created_at > as_of:
+            raise ParseError({"asOf": f"{version} was registered after {as_of.isoformat()}"})
+        subgraph = _query(graph.upstream, [start], None, max_nodes, projects, as_of=as_of)
         ids = _by_kind(subgraph)
         datasets = DatasetVersion.objects.filter(
             pk__in=ids.get(NodeKind.DATASET_VERSION, [])
@@ -308,7 +384,7 @@ class DatasetVersionDownstreamView(APIView):
         )
         projects = graph.visible_project_ids(request.user)
         start = _start_node(dataset_version, NodeKind.DATASET_VERSION)
-        subgraph = _query(graph.downstream, start, None, max_nodes, projects)
+        subgraph = _query(graph.downstream, [start], None, max_nodes, projects)
         models = ModelVersion.objects.filter(
             pk__in=_by_kind(subgraph).get(NodeKind.MODEL_VERSION, [])
         ).select_related("registered_model__project")
@@ -349,7 +425,13 @@ def _dataset_version(version: DatasetVersion) -> dict:
     }
 
 
-@extend_schema_view(**_free_form("get"))
+@extend_schema_view(
+    get=extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses=OpenApiTypes.OBJECT,
+        parameters=[NODE_ID, DEPTH, MAX_NODES],
+    )
+)
 class ProvExportView(APIView):
     """GET /api/v1/lineage/prov?nodeId=… — the node's provenance (its upstream) as PROV-JSON."""
 
@@ -359,15 +441,22 @@ class ProvExportView(APIView):
         )
         depth = _int_param(request, "depth", None, minimum=0, maximum=MAX_DEPTH)
         projects = graph.visible_project_ids(request.user)
-        start = resolve_node(request.query_params.get("nodeId", ""), projects)
-        subgraph = _query(graph.upstream, start, depth, max_nodes, projects)
+        starts = start_nodes(request.query_params.get("nodeId", ""), projects)
+        subgraph = _query(graph.upstream, starts, depth, max_nodes, projects)
         document = prov.document(subgraph)
         response = HttpResponse(document, content_type="application/json")
         response["X-Lineage-Truncated"] = "true" if subgraph.truncated else "false"
         return response
 
 
-@extend_schema_view(**_free_form("get", "post"))
+@extend_schema_view(
+    get=extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses=OpenApiTypes.OBJECT,
+        parameters=LINEAGE_PARAMETERS,
+    ),
+    **_free_form("post"),
+)
 class LineageView(APIView):
     """GET: the lineage graph around a node (Marquez's shape). POST: OpenLineage RunEvents."""
 

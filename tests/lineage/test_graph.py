@@ -185,8 +185,8 @@ def test_every_node_has_its_public_id(pipeline):
 @pytest.mark.parametrize("walk", [graph.upstream, graph.downstream, graph.both])
 @pytest.mark.parametrize("max_nodes", [3, 100])
 def test_a_depth_that_cannot_bind_answers_like_no_depth(pipeline, walk, max_nodes):
-    # No depth, or one of max_nodes or more, is the statement without the depth pass; a
-    # depth smaller than max_nodes that still reaches everything is the one with it.
+    # No depth, or one of max_nodes or more, is the plain walk; a depth smaller than
+    # max_nodes that still reaches everything is the walk filtered by distance.
     start = node_ids(pipeline.features)
     answers = [walk(start, depth, max_nodes) for depth in (None, max_nodes, 2 * max_nodes)]
     if max_nodes == 100:

@@ -71,12 +71,19 @@ def test_both_is_the_default_direction(api, pipeline, member):
         "dataset:credit:features",  # latest version
         "model:scorer:1",  # short model form
         "job:credit:train",  # latest run of the job
+        "job:credit:train#{train}",  # that run of the job
     ],
 )
 def test_other_forms_of_node_id_are_resolved(api, pipeline, member, node_id):
+    node_id = node_id.format(train=pipeline.train.pk)
     response = lineage(api.as_user(member), node_id, direction="upstream", depth=0)
     assert response.status_code == 200
     assert len(response.json()["graph"]) == 1
+
+
+def test_a_run_of_another_job_is_404(api, pipeline, member):
+    node_id = f"job:credit:train#{pipeline.prepare.pk}"
+    assert lineage(api.as_user(member), node_id).status_code == 404
 
 
 def test_run_can_be_named_by_its_openlineage_uuid(api, project, member):
@@ -100,7 +107,7 @@ def test_unknown_node_is_404(api, pipeline, member):
     [
         {"nodeId": "dataset:credit"},
         {"nodeId": "DATASET:Credit:X#1"},
-        {"nodeId": "job:credit:train#3"},
+        {"nodeId": "job:credit:train#three"},
         {"nodeId": ""},
         {"nodeId": "dataset:credit:raw#1", "depth": "deep"},
         {"nodeId": "dataset:credit:raw#1", "depth": "-1"},
