@@ -247,9 +247,16 @@ def statement(
         ctes.append(f"picked(id) AS (SELECT id FROM {d}_kept ORDER BY id DESC)")  # noqa: S608
         cut = f"(SELECT flag FROM {d}_cut)"  # noqa: S608
     else:
-        kept = " UNION ".join(f"SELECT id FROM {d}_kept" for d in directions)  # noqa: S608
-        ctes.append(f"joined(id) AS ({kept})")
-        limit = "" if depth_bound else " LIMIT %(max)s"
+        # Each direction's nodes come nearest first (the walk is breadth-first); a node's rank
+        # is its place in its walk, so cutting the union at max_nodes keeps the nearest nodes
+        # of both walks, the starts first, instead of whichever the UNION's hash gave first.
+        ranked = " UNION ALL ".join(
+            f"SELECT id, row_number() OVER () AS rank FROM {d}_kept"  # noqa: S608
+            for d in directions
+        )
+        ranks = f"SELECT id, min(rank) FROM ({ranked}) r GROUP BY id"  # noqa: S608
+        ctes.append(f"joined(id, rank) AS ({ranks})")
+        limit = "" if depth_bound else " ORDER BY rank, id LIMIT %(max)s"
         some = f"(SELECT id FROM joined{limit}) j"  # noqa: S608
         ctes.append(f"picked(id) AS (SELECT id FROM {some} ORDER BY id DESC)")  # noqa: S608
         cut = " + ".join(f"(SELECT flag FROM {d}_cut)" for d in directions)  # noqa: S608

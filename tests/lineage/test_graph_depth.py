@@ -228,3 +228,23 @@ def test_with_a_binding_depth_prepare_sees_only_the_rows_kept(project):
     # The last node kept lists no out-edge to the node beyond depth.
     last = next(row for row in seen if row[0] == nodes[3].pk)
     assert last[6] is None
+
+
+@pytest.mark.parametrize("max_nodes", [3, 10, 25])
+def test_a_walk_both_ways_cut_at_max_nodes_keeps_the_start_and_the_nearest_nodes(
+    project, max_nodes
+):
+    # Node 0 is the start; 1..30 its ancestors in a chain (i + 1 → i); 31..70 its children.
+    chain = [(i + 1, i) for i in range(30)]
+    fan = [(0, child) for child in range(31, 71)]
+    nodes = add_graph(chain + fan, [project] * 71)
+    found = graph.both([nodes[0].pk], max_nodes=max_nodes)
+    kept = {node.id for node in found.nodes}
+    position = {node.pk: i for i, node in enumerate(nodes)}
+    ancestors = sorted(position[pk] for pk in kept if 1 <= position[pk] <= 30)
+    assert found.truncated
+    assert len(kept) == max_nodes
+    assert nodes[0].pk in kept
+    # The ancestors kept are the nearest ones, and the two walks share the answer.
+    assert ancestors == list(range(1, len(ancestors) + 1))
+    assert abs(len(ancestors) - (max_nodes - 1 - len(ancestors))) <= 1
