@@ -1,5 +1,6 @@
-"""Rows Stagegate cannot run without, created after every migrate (idempotent):
-the audit chain's head and the shipped default lifecycle policy for each risk tier."""
+"""Rows Stagegate cannot run without, created after every migrate (idempotent): the audit
+chain's head and the shipped default lifecycle policy for each risk tier, read from the
+fixture governance/fixtures/default_policies.json."""
 
 from django.utils import timezone
 
@@ -8,19 +9,14 @@ GENESIS_HASH = "0" * 64
 
 def ensure_defaults(**kwargs) -> None:
     from governance.models import AuditChainHead, LifecyclePolicy
-    from governance.policy_rules import DEFAULT_POLICIES
+    from governance.policy_rules import default_policy_records
 
     AuditChainHead.objects.get_or_create(pk=1, defaults={"sequence": 0, "hash": GENESIS_HASH})
-    for tier, definition in DEFAULT_POLICIES.items():
+    for record in default_policy_records():
+        fields = dict(record)
+        # A shipped policy is in force from its installation; an installed one never changes.
         LifecyclePolicy.objects.get_or_create(
-            name=f"default-{tier}-risk",
-            version=1,
-            defaults={
-                "risk_tier": tier,
-                "definition": definition,
-                "status": "approved",
-                "is_default": True,
-                "approved_at": timezone.now(),
-                "description": f"Stagegate's shipped lifecycle policy for {tier}-risk projects.",
-            },
+            name=fields.pop("name"),
+            version=fields.pop("version"),
+            defaults={**fields, "approved_at": timezone.now()},
         )

@@ -1,4 +1,5 @@
-"""The shape of a lifecycle policy's definition, its validation, and the shipped defaults.
+"""The shape of a lifecycle policy's definition, its validation, and the shipped defaults (read
+from the fixture governance/fixtures/default_policies.json).
 
 A definition:
     {
@@ -24,6 +25,9 @@ a definition without them gets the defaults of :func:`monitoring_settings` and n
 """
 
 import copy
+import functools
+import json
+from pathlib import Path
 from typing import Any
 
 from governance.monitoring import fairness_drift
@@ -143,134 +147,26 @@ def monitoring_settings(definition: dict) -> dict:
     return merged
 
 
-def _approvals(count, *, compliance=False):
-    return {
-        "count": count,
-        "roles": [Role.REVIEWER.value, Role.COMPLIANCE_OFFICER.value],
-        "compliance_officer_required": compliance,
-    }
+# The shipped default policies, one per risk tier: data, in a Django fixture a compliance
+# officer can read and review (governance/defaults.py installs them after every migrate).
+DEFAULT_POLICY_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "default_policies.json"
 
 
-ALL_EVIDENCE = list(EVIDENCE_CHECKS)
-BASIC = ["lineage_complete", "model_card_complete"]
-STAGES = [s.value for s in Stage]
+@functools.cache
+def default_policy_records() -> tuple[dict, ...]:
+    """The fields of each default policy in the fixture (validated when read)."""
+    records = json.loads(DEFAULT_POLICY_FIXTURE.read_text())
+    fields = tuple(r["fields"] for r in records if r["model"] == "governance.lifecyclepolicy")
+    for record in fields:
+        validate_definition(record["definition"])
+    return fields
 
 
-def _transitions(*, strict: bool, fairness: bool) -> list[dict]:
-    evidence = (
-        ALL_EVIDENCE if fairness else [c for c in ALL_EVIDENCE if c != "fairness_audit_passed"]
-    )
-    two = 2 if strict else 1
-
-    def t(source, target, approvals, checks=(), demote=False):
-        return {
-            "from": source,
-            "to": target,
-            "approvals": approvals,
-            "checks": list(checks),
-            "demote_previous_production": demote,
-        }
-
-    return [
-        t("development", "validation", _approvals(1), BASIC),
-        t("validation", "approved", _approvals(two, compliance=strict), evidence),
-        t("validation", "rejected", _approvals(1)),
-        t("development", "rejected", _approvals(1)),
-        t("approved", "staging", _approvals(1), ["lineage_complete"]),
-        t("staging", "production", _approvals(two, compliance=strict), evidence, demote=True),
-        t("approved", "production", _approvals(two, compliance=strict), evidence, demote=True),
-        t("staging", "suspended", _approvals(1)),
-        t("production", "suspended", _approvals(1)),
-        t("suspended", "staging", _approvals(two, compliance=strict), evidence),
-        t("production", "deprecated", _approvals(1)),
-        t("suspended", "deprecated", _approvals(1)),
-        t("staging", "deprecated", _approvals(1)),
-        t("deprecated", "retired", _approvals(1, compliance=strict)),
-        t("suspended", "retired", _approvals(1, compliance=strict)),
-        t("rejected", "retired", _approvals(1)),
-    ]
+def _default_policies() -> dict[str, dict]:
+    return {r["risk_tier"]: r["definition"] for r in default_policy_records()}
 
 
-def _definition(*, strict: bool, fairness: bool, margin: float, card_fields) -> dict:
-    return {
-        "stages": STAGES,
-        "initial_stage": Stage.DEVELOPMENT.value,
-        "terminal_stages": [Stage.RETIRED.value],
-        "transitions": _transitions(strict=strict, fairness=fairness),
-        "settings": {
-            "baseline_margin": margin,
-            "required_model_card_fields": list(card_fields),
-            "request_expiry_days": 30,
-            "monitoring": {
-                "data_drift": copy.deepcopy(DEFAULT_DRIFT_THRESHOLDS),
-                "performance": copy.deepcopy(DEFAULT_DECAY_THRESHOLDS),
-                "on_breach": ["notify", "suspend", "retraining_ticket"]
-                if strict
-                else ["notify", "retraining_ticket"],
-            },
-            # A retrained version inside an approved change-control plan (see
-            # governance/monitoring/plans.py) needs only these approvals to reach production.
-            "in_plan_approvals": {
-                "count": 1,
-                "roles": [Role.REVIEWER.value],
-                "compliance_officer_required": False,
-            },
-            "fairness": {
-                "required_split": "test",
-                "metrics": [
-                    "count",
-                    "selection_rate",
-                    "accuracy",
-                    "true_positive_rate",
-                    "false_positive_rate",
-                    "precision",
-                ],
-                "reference_group": "largest",
-                "min_group_size": 30,
-                "decision_threshold": 0.5,
-                "n_boot": 0,
-                "ci_quantiles": [0.025, 0.975],
-                "seed": 0,
-                "rules": [
-                    {
-                        "name": "four-fifths rule",
-                        "metric": "selection_rate",
-                        "kind": "ratio",
-                        "against": "reference",
-                        "min": 0.8,
-                        "max": 1.25,
-                    },
-                    {
-                        "name": "equalized odds (TPR)",
-                        "metric": "true_positive_rate",
-                        "kind": "difference",
-                        "against": "between_groups",
-                        "min": None,
-                        "max": 0.1,
-                    },
-                    {
-                        "name": "equalized odds (FPR)",
-                        "metric": "false_positive_rate",
-                        "kind": "difference",
-                        "against": "between_groups",
-                        "min": None,
-                        "max": 0.1,
-                    },
-                ],
-            },
-        },
-    }
-
-
-DEFAULT_POLICIES = {
-    "minimal": _definition(strict=False, fairness=False, margin=0.0, card_fields=["intended_use"]),
-    "limited": _definition(
-        strict=False, fairness=True, margin=0.01, card_fields=["intended_use", "limitations"]
-    ),
-    "high": _definition(
-        strict=True, fairness=True, margin=0.02, card_fields=ModelVersion.MODEL_CARD_FIELDS
-    ),
-}
+DEFAULT_POLICIES = _default_policies()
 
 
 def default_definition(risk_tier: str) -> dict:
