@@ -61,14 +61,20 @@ def approvals_gate(request, signatures=None) -> GateResult:
     if signatures is None:
         signatures = _SIGNATURES(request_pk=request.pk) if request.pk else []
     current_sha = digest(request_record(request))[1] if signatures else ""
-    valid, stale = [], 0
+    valid, stale, signers = [], 0, set()
     for signature in signatures:
         if signature.meaning != APPROVING:
             continue
         if signature.record_sha256 != current_sha:
             stale += 1
             continue
-        if signature.role in rule["roles"] and signature.signer_id != request.requested_by_id:
+        # Separation of duties: never the requester, and one person counts once (the table's
+        # one-signature-per-signer constraint says so too; the gate does not rely on it).
+        eligible = (
+            signature.role in rule["roles"] and signature.signer_id != request.requested_by_id
+        )
+        if eligible and signature.signer_id not in signers:
+            signers.add(signature.signer_id)
             valid.append(signature)
     compliance = any(s.role == Role.COMPLIANCE_OFFICER for s in valid)
     need_compliance = rule.get("compliance_officer_required", False)

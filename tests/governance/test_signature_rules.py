@@ -112,6 +112,18 @@ def test_database_refuses_a_second_signature_by_the_same_person(pending, reviewe
     assert Signature.objects.filter(request=pending).count() == 1
 
 
+def test_the_approvals_gate_counts_a_person_once_whatever_it_is_given(pending, reviewer):
+    # The gate itself, not only the table's constraint, keeps one approval per person.
+    transitions.sign(pending, signer=reviewer, meaning="approved", password=PASSWORD)
+    first = Signature.objects.get(request=pending)
+    copy = Signature(**{f.attname: getattr(first, f.attname) for f in Signature._meta.fields})
+    copy.pk = None
+    gate = transitions.approvals_gate(pending, signatures=[first, copy])
+    assert gate.reason == "1 of 2 approvals"
+    assert not gate.passed
+    assert gate.evidence == {"signatures": [first.pk]}
+
+
 def test_two_distinct_reviewers_apply_the_transition(pending, reviewer, riley):
     transitions.sign(pending, signer=reviewer, meaning="approved", password=PASSWORD)
     transitions.sign(pending, signer=riley, meaning="approved", password=PASSWORD)
