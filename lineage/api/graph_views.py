@@ -429,20 +429,27 @@ def _dataset_version(version: DatasetVersion) -> dict:
     get=extend_schema(
         request=OpenApiTypes.OBJECT,
         responses=OpenApiTypes.OBJECT,
-        parameters=[NODE_ID, DEPTH, MAX_NODES],
+        parameters=[
+            NODE_ID,
+            DEPTH,
+            MAX_NODES,
+            OpenApiParameter("asOf", OpenApiTypes.DATETIME, description=AS_OF_DESCRIPTION),
+        ],
     )
 )
 class ProvExportView(APIView):
-    """GET /api/v1/lineage/prov?nodeId=… — the node's provenance (its upstream) as PROV-JSON."""
+    """GET /api/v1/lineage/prov?nodeId=…&asOf=… — the node's provenance (its upstream) as
+    PROV-JSON, as it is or as it was at `asOf`."""
 
     def get(self, request):
         max_nodes = _int_param(
             request, "maxNodes", graph.DEFAULT_MAX_NODES, minimum=1, maximum=MAX_NODES_LIMIT
         )
         depth = _int_param(request, "depth", None, minimum=0, maximum=MAX_DEPTH)
+        as_of = _as_of_param(request)
         projects = graph.visible_project_ids(request.user)
-        starts = start_nodes(request.query_params.get("nodeId", ""), projects)
-        subgraph = _query(graph.upstream, starts, depth, max_nodes, projects)
+        starts = start_nodes(request.query_params.get("nodeId", ""), projects, as_of)
+        subgraph = _query(graph.upstream, starts, depth, max_nodes, projects, as_of=as_of)
         document = prov.document(subgraph)
         response = HttpResponse(document, content_type="application/json")
         response["X-Lineage-Truncated"] = "true" if subgraph.truncated else "false"

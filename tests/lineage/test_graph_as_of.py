@@ -223,3 +223,20 @@ def test_upstream_with_a_bad_as_of_is_400(api, pipeline, member, value):
     )
     assert response.status_code == 400
     assert "or 'approved'" in response.json()["asOf"]
+
+
+def test_prov_export_as_of_is_the_provenance_as_it_was_then(api, pipeline, project, member):
+    client = api.as_user(member)
+
+    def entities(**params) -> set[str]:
+        response = client.get("/api/v1/lineage/prov", {"nodeId": "model:credit:scorer#1", **params})
+        assert response.status_code == 200, response.content
+        return set(response.json()["entity"])
+
+    before = entities()
+    then = timezone.now()
+    grow(pipeline, project, member)
+    assert entities() != before
+    assert entities(asOf=then.isoformat()) == before
+    bad = client.get("/api/v1/lineage/prov", {"nodeId": "model:credit:scorer#1", "asOf": "soon"})
+    assert bad.status_code == 400 and "asOf" in bad.json()
