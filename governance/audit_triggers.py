@@ -6,6 +6,8 @@ migration 0002 (and by the test suite to lift the triggers around a table flush)
 these statements; add new ones in a new migration.
 """
 
+from registry.db_triggers import TriggerSet
+
 TABLE = "governance_auditevent"
 
 POSTGRESQL_CREATE = [
@@ -45,22 +47,12 @@ SQLITE_CREATE = [
 SQLITE_DROP = ["DROP TRIGGER IF EXISTS audit_no_update", "DROP TRIGGER IF EXISTS audit_no_delete"]
 
 
-def statements(vendor: str, *, create: bool) -> list[str]:
-    """The trigger statements for a database vendor ('postgresql' or 'sqlite')."""
-    if vendor == "postgresql":
-        return POSTGRESQL_CREATE if create else POSTGRESQL_DROP
-    if vendor == "sqlite":
-        return SQLITE_CREATE if create else SQLITE_DROP
-    raise NotImplementedError(f"no append-only triggers for {vendor}")
-
-
-def install(connection) -> None:
-    with connection.cursor() as cursor:
-        for sql in statements(connection.vendor, create=True):
-            cursor.execute(sql)
-
-
-def remove(connection) -> None:
-    with connection.cursor() as cursor:
-        for sql in statements(connection.vendor, create=False):
-            cursor.execute(sql)
+TRIGGERS = TriggerSet(
+    "append-only",
+    create={"postgresql": POSTGRESQL_CREATE, "sqlite": SQLITE_CREATE},
+    drop={"postgresql": POSTGRESQL_DROP, "sqlite": SQLITE_DROP},
+)
+# What the migrations and the test suite call.
+statements = TRIGGERS.statements
+install = TRIGGERS.install
+remove = TRIGGERS.remove

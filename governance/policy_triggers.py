@@ -12,6 +12,8 @@ The SQL here is used by migration 0008 (and by the test suite to lift the trigge
 table flush): never change these statements; add new ones in a new migration.
 """
 
+from registry.db_triggers import TriggerSet
+
 TABLE = "governance_lifecyclepolicy"
 
 # Every column of a policy version but its status, as of migration 0008.
@@ -87,22 +89,12 @@ SQLITE_DROP = [
 ]
 
 
-def statements(vendor: str, *, create: bool) -> list[str]:
-    """The trigger statements for a database vendor ('postgresql' or 'sqlite')."""
-    if vendor == "postgresql":
-        return POSTGRESQL_CREATE if create else POSTGRESQL_DROP
-    if vendor == "sqlite":
-        return SQLITE_CREATE if create else SQLITE_DROP
-    raise NotImplementedError(f"no policy version triggers for {vendor}")
-
-
-def install(connection) -> None:
-    with connection.cursor() as cursor:
-        for sql in statements(connection.vendor, create=True):
-            cursor.execute(sql)
-
-
-def remove(connection) -> None:
-    with connection.cursor() as cursor:
-        for sql in statements(connection.vendor, create=False):
-            cursor.execute(sql)
+TRIGGERS = TriggerSet(
+    "policy version",
+    create={"postgresql": POSTGRESQL_CREATE, "sqlite": SQLITE_CREATE},
+    drop={"postgresql": POSTGRESQL_DROP, "sqlite": SQLITE_DROP},
+)
+# What the migrations and the test suite call.
+statements = TRIGGERS.statements
+install = TRIGGERS.install
+remove = TRIGGERS.remove

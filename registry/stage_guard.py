@@ -28,6 +28,8 @@ from contextlib import contextmanager
 
 from django.db import DatabaseError, connections, router
 
+from registry.db_triggers import TriggerSet
+
 TABLE = "registry_modelversion"
 SETTING = "stagegate.stage_move"
 SQLITE_FUNCTION = "stagegate_stage_move"
@@ -88,25 +90,15 @@ SQLITE_DROP = [
 ]
 
 
-def statements(vendor: str, *, create: bool) -> list[str]:
-    """The guard's statements for a database vendor ('postgresql' or 'sqlite')."""
-    if vendor == "postgresql":
-        return POSTGRESQL_CREATE if create else POSTGRESQL_DROP
-    if vendor == "sqlite":
-        return SQLITE_CREATE if create else SQLITE_DROP
-    raise NotImplementedError(f"no stage guard for {vendor}")
-
-
-def install(connection) -> None:
-    with connection.cursor() as cursor:
-        for sql in statements(connection.vendor, create=True):
-            cursor.execute(sql)
-
-
-def remove(connection) -> None:
-    with connection.cursor() as cursor:
-        for sql in statements(connection.vendor, create=False):
-            cursor.execute(sql)
+TRIGGERS = TriggerSet(
+    "stage guard",
+    create={"postgresql": POSTGRESQL_CREATE, "sqlite": SQLITE_CREATE},
+    drop={"postgresql": POSTGRESQL_DROP, "sqlite": SQLITE_DROP},
+)
+# What the migrations and the test suite call.
+statements = TRIGGERS.statements
+install = TRIGGERS.install
+remove = TRIGGERS.remove
 
 
 class SQLiteAuthorisation:

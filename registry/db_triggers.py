@@ -1,0 +1,38 @@
+"""Sets of database triggers kept as SQL per database vendor.
+
+Stagegate holds some rules in the database itself, where no code path can go around them: the
+audit table is append-only (governance/audit_triggers.py), an approved policy version never
+changes (governance/policy_triggers.py), and a model version's stage moves only through a
+transition (registry/stage_guard.py). Each keeps its statements for PostgreSQL and SQLite in
+a `TriggerSet`, which a migration installs (and removes, when reversed) and the test suite
+lifts around a table flush.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TriggerSet:
+    """The statements that create and drop one rule's triggers, per vendor."""
+
+    rule: str
+    create: dict[str, list[str]] = field(default_factory=dict)
+    drop: dict[str, list[str]] = field(default_factory=dict)
+
+    def statements(self, vendor: str, *, create: bool) -> list[str]:
+        """The statements for a database vendor ('postgresql' or 'sqlite')."""
+        found = (self.create if create else self.drop).get(vendor)
+        if found is None:
+            raise NotImplementedError(f"no {self.rule} triggers for {vendor}")
+        return found
+
+    def install(self, connection) -> None:
+        self._run(connection, create=True)
+
+    def remove(self, connection) -> None:
+        self._run(connection, create=False)
+
+    def _run(self, connection, *, create: bool) -> None:
+        with connection.cursor() as cursor:
+            for sql in self.statements(connection.vendor, create=create):
+                cursor.execute(sql)
