@@ -51,3 +51,35 @@ def version_with_evidence(project, actor, *, card=True, lineage=True, evaluate=T
     if evaluate:
         registry.record_evaluation(version, test_data, actor=actor, predictions=good_predictions())
     return version, test_data
+
+
+def bind_changed_policy(project, *, proposer, compliance, name, tier="high", change):
+    """Move `project` to a new policy version: the shipped `tier` default with `change`
+    applied to a copy of its definition, proposed by `proposer` and signed by `compliance`,
+    through the real actions."""
+    from governance import policies
+    from governance.policy_rules import default_definition
+    from tests.factories import PASSWORD
+
+    definition = default_definition(tier)
+    change(definition)
+    policy = policies.propose_policy_version(
+        actor=proposer, name=name, risk_tier=tier, definition=definition
+    )
+    policies.approve_policy_version(policy, signer=compliance, password=PASSWORD)
+    policies.bind_policy(project, policy, actor=compliance)
+    return policy
+
+
+def add_fast_track(definition: dict) -> None:
+    """development → production on one reviewer's approval and no evidence, demoting the
+    model's previous production version."""
+    definition["transitions"].append(
+        {
+            "from": "development",
+            "to": "production",
+            "checks": [],
+            "approvals": {"count": 1, "roles": ["reviewer"], "compliance_officer_required": False},
+            "demote_previous_production": True,
+        }
+    )

@@ -6,7 +6,7 @@ import json
 import pytest
 from django.db import IntegrityError, transaction
 
-from governance import policies, transitions
+from governance import transitions
 from governance.choices import AuditAction
 from governance.errors import Conflict, NotAllowed
 from governance.models import (
@@ -18,10 +18,10 @@ from governance.models import (
 )
 from governance.models.transitions import SignatureAltered
 from governance.monitoring import plans
-from governance.policy_rules import default_definition
 from governance.signing import digest
 from registry import services as registry
 from tests.factories import PASSWORD
+from tests.governance.builders import bind_changed_policy
 from tests.governance.test_monitoring import (
     deploy,
     minimal_project,
@@ -46,19 +46,24 @@ def parent(shop, owner, reviewer, compliance):
     """A production version; then the project moves to a policy whose promotion to production
     needs two approvals including a compliance officer's (in-plan: one reviewer)."""
     version = deploy(shop, owner, reviewer)
-    definition = default_definition("minimal")
-    for rule in definition["transitions"]:
-        if rule["to"] == "production":
-            rule["approvals"] = {
-                "count": 2,
-                "roles": ["reviewer", "compliance officer"],
-                "compliance_officer_required": True,
-            }
-    policy = policies.propose_policy_version(
-        actor=owner, name="shop-strict", risk_tier="minimal", definition=definition
+
+    def strict_promotion(definition):
+        for rule in definition["transitions"]:
+            if rule["to"] == "production":
+                rule["approvals"] = {
+                    "count": 2,
+                    "roles": ["reviewer", "compliance officer"],
+                    "compliance_officer_required": True,
+                }
+
+    bind_changed_policy(
+        shop,
+        proposer=owner,
+        compliance=compliance,
+        name="shop-strict",
+        tier="minimal",
+        change=strict_promotion,
     )
-    policies.approve_policy_version(policy, signer=compliance, password=PASSWORD)
-    policies.bind_policy(shop, policy, actor=compliance)
     return version
 
 

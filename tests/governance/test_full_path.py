@@ -16,7 +16,12 @@ from registry.choices import ProjectRight
 from registry.models import ModelVersion
 from tests import factories
 from tests.factories import PASSWORD, Role
-from tests.governance.builders import good_predictions, predictions_csv
+from tests.governance.builders import (
+    add_fast_track,
+    bind_changed_policy,
+    good_predictions,
+    predictions_csv,
+)
 from tests.governance.test_fairness_audits import (  # noqa: F401 - fixture used implicitly
     _run_tasks_on_commit,
     audit_csv,
@@ -135,25 +140,10 @@ def test_development_to_production_under_the_high_risk_policy(
 def test_promotion_to_production_deprecates_the_previous_production_version(
     project, owner, reviewers, compliance
 ):
-    from governance.policies import approve_policy_version, bind_policy, propose_policy_version
-    from governance.policy_rules import default_definition
-
     # A quick policy: development → production with one approval and no evidence checks.
-    definition = default_definition("high")
-    definition["transitions"].append(
-        {
-            "from": "development",
-            "to": "production",
-            "checks": [],
-            "approvals": {"count": 1, "roles": ["reviewer"], "compliance_officer_required": False},
-            "demote_previous_production": True,
-        }
+    bind_changed_policy(
+        project, proposer=owner, compliance=compliance, name="fast-track", change=add_fast_track
     )
-    policy = propose_policy_version(
-        actor=owner, name="fast-track", risk_tier="high", definition=definition
-    )
-    approve_policy_version(policy, signer=compliance, password=PASSWORD)
-    bind_policy(project, policy, actor=compliance)
     model = factories.registered_model(project, owner)
     first = factories.model_version(model, owner)
     second = factories.model_version(model, owner)

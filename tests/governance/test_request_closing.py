@@ -19,7 +19,7 @@ from governance.tasks import expire_transition_requests_task
 from registry.choices import ProjectRight, Stage
 from tests import factories
 from tests.factories import PASSWORD, Role
-from tests.governance.builders import version_with_evidence
+from tests.governance.builders import add_fast_track, bind_changed_policy, version_with_evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -47,25 +47,9 @@ def approve(request, signer):
 def fast_track(project, owner, compliance):
     """The high-risk policy plus development → production on one reviewer's approval,
     demoting the model's previous production version."""
-    from governance.policies import approve_policy_version, bind_policy, propose_policy_version
-    from governance.policy_rules import default_definition
-
-    definition = default_definition("high")
-    definition["transitions"].append(
-        {
-            "from": "development",
-            "to": "production",
-            "checks": [],
-            "approvals": {"count": 1, "roles": ["reviewer"], "compliance_officer_required": False},
-            "demote_previous_production": True,
-        }
+    return bind_changed_policy(
+        project, proposer=owner, compliance=compliance, name="fast-track", change=add_fast_track
     )
-    policy = propose_policy_version(
-        actor=owner, name="fast-track", risk_tier="high", definition=definition
-    )
-    approve_policy_version(policy, signer=compliance, password=PASSWORD)
-    bind_policy(project, policy, actor=compliance)
-    return policy
 
 
 @pytest.fixture

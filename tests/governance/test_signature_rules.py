@@ -6,17 +6,16 @@ from axes.models import AccessAttempt
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from governance import policies, transitions
+from governance import transitions
 from governance.audit_chain import sha256_hex
 from governance.choices import AuditAction, RequestStatus
 from governance.errors import Conflict
 from governance.models import AuditEvent, Signature, TransitionRequest
-from governance.policy_rules import default_definition
 from registry import services as registry
 from registry.choices import ProjectRight
 from tests import factories
 from tests.factories import PASSWORD, Role
-from tests.governance.builders import version_with_evidence
+from tests.governance.builders import bind_changed_policy, version_with_evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -24,20 +23,23 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def two_reviewers_policy(project, owner, compliance):
     """The project moves to a policy whose first transition needs two reviewers' approvals."""
-    definition = default_definition("high")
-    for rule in definition["transitions"]:
-        if (rule["from"], rule["to"]) == ("development", "validation"):
-            rule["approvals"] = {
-                "count": 2,
-                "roles": [Role.REVIEWER, Role.COMPLIANCE_OFFICER],
-                "compliance_officer_required": False,
-            }
-    policy = policies.propose_policy_version(
-        actor=owner, name="credit-two-reviewers", risk_tier="high", definition=definition
+
+    def two_reviewers(definition):
+        for rule in definition["transitions"]:
+            if (rule["from"], rule["to"]) == ("development", "validation"):
+                rule["approvals"] = {
+                    "count": 2,
+                    "roles": [Role.REVIEWER, Role.COMPLIANCE_OFFICER],
+                    "compliance_officer_required": False,
+                }
+
+    return bind_changed_policy(
+        project,
+        proposer=owner,
+        compliance=compliance,
+        name="credit-two-reviewers",
+        change=two_reviewers,
     )
-    policies.approve_policy_version(policy, signer=compliance, password=PASSWORD)
-    policies.bind_policy(project, policy, actor=compliance)
-    return policy
 
 
 @pytest.fixture
