@@ -48,6 +48,8 @@ def current_policy(project) -> LifecyclePolicy:
 
 
 def _bind(project, policy, *, actor, reason):
+    from governance.transitions import supersede_for_policy  # it reads the bound policy
+
     binding, _ = ProjectPolicy.objects.update_or_create(
         project=project, defaults={"policy": policy}
     )
@@ -58,6 +60,7 @@ def _bind(project, policy, *, actor, reason):
         reason=reason,
         after={"project": project.key, "policy": str(policy)},
     )
+    supersede_for_policy(project, policy, actor=actor)
     return binding
 
 

@@ -290,6 +290,13 @@ def _signer_role(request, signer, meaning, rights=None) -> str | None:
         # Separation of duties: nobody approves or rejects their own request.
         raise NotAllowed("you cannot approve or reject your own request")
     if meaning not in DECIDING:
+        # 21 CFR 11.50: the meaning must be true of the signer. Authorship and responsibility
+        # for a request are its requester's, who must still hold the right to request it.
+        if signer.pk != request.requested_by_id:
+            raise NotAllowed(f"only the requester can sign a request as '{meaning}'")
+        project = request.model_version.registered_model.project
+        if not has_project_right(signer, project, ProjectRight.CONTRIBUTE):
+            raise NotAllowed(f"you need the 'contribute' right on {project.key} to sign this")
         return None
     project = request.model_version.registered_model.project
     if rights is None:
@@ -467,6 +474,33 @@ def _move(
             actor=actor,
             note=f"the version moved to {to_stage} meanwhile (transition request {request.pk})",
         )
+
+
+def supersede_for_policy(project, policy: LifecyclePolicy, *, actor) -> list[TransitionRequest]:
+    """Close as superseded the project's pending requests made under another policy version,
+    each with its audit event. A request keeps the rule it was made under (its gates and
+    approvals); once the project is bound to another version, that rule no longer governs it,
+    and the change must be requested again under the new one. Called by the policy binding,
+    in its transaction."""
+    pending = (
+        TransitionRequest.objects.select_for_update(of=("self",))
+        .select_related("model_version__registered_model__project", "policy")
+        .filter(model_version__registered_model__project=project, status=RequestStatus.PENDING)
+        .exclude(policy=policy)
+        .order_by("pk")
+    )
+    closed = []
+    for request in pending:
+        remember_values(request)
+        _close(
+            request,
+            RequestStatus.SUPERSEDED,
+            AuditAction.TRANSITION_SUPERSEDED,
+            actor=actor,
+            note=f"the project moved to policy {policy} meanwhile; request it again under it",
+        )
+        closed.append(request)
+    return closed
 
 
 def _pending_requests_locked(version_ids: list[int]) -> dict[int, TransitionRequest]:

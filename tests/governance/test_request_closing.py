@@ -194,3 +194,44 @@ def test_the_celery_task_expires_stale_requests_and_beat_runs_it(made_31_days_ag
     assert status_of(made_31_days_ago) == RequestStatus.EXPIRED
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert expire_transition_requests_task.name in scheduled
+
+
+# --- Superseded when the project moves to another policy version ---------------------------
+
+
+def test_a_policy_change_supersedes_the_requests_made_under_the_old_version(
+    pending, project, owner, reviewer, compliance
+):
+    # The new version needs two approvals where the old rule needed one: the old request
+    # must not be applied on the old rule's one approval.
+    def two_approvals(definition):
+        for rule in definition["transitions"]:
+            if (rule["from"], rule["to"]) == ("development", "validation"):
+                rule["approvals"]["count"] = 2
+
+    policy = bind_changed_policy(
+        project, proposer=owner, compliance=compliance, name="credit-v2", change=two_approvals
+    )
+    assert status_of(pending) == RequestStatus.SUPERSEDED
+    [event] = events(AuditAction.TRANSITION_SUPERSEDED, pending)
+    assert event.actor_id == compliance.pk
+    assert f"moved to policy {policy}" in event.payload
+    with pytest.raises(Conflict):
+        approve(pending, reviewer)
+    pending.model_version.refresh_from_db()
+    assert pending.model_version.stage == Stage.DEVELOPMENT
+    again = transitions.request_transition(
+        pending.model_version, "validation", actor=owner, justification="under credit-v2"
+    )
+    assert again.policy == policy
+    approve(again, reviewer)
+    assert status_of(again) == RequestStatus.PENDING  # one of the two approvals it now needs
+    assert verify().valid
+
+
+def test_binding_the_same_policy_again_leaves_its_requests_pending(pending, project, compliance):
+    from governance.policies import bind_policy
+
+    bind_policy(project, pending.policy, actor=compliance)
+    assert status_of(pending) == RequestStatus.PENDING
+    assert not events(AuditAction.TRANSITION_SUPERSEDED, pending)

@@ -9,7 +9,7 @@ from django.utils import timezone
 from governance import transitions
 from governance.audit_chain import sha256_hex
 from governance.choices import AuditAction, RequestStatus
-from governance.errors import Conflict
+from governance.errors import Conflict, NotAllowed
 from governance.models import AuditEvent, Signature, TransitionRequest
 from registry import services as registry
 from registry.choices import ProjectRight
@@ -175,3 +175,40 @@ def test_request_signature_no_longer_matches_once_the_record_changes(
         reviewer.pk,
         riley.pk,
     ]
+
+
+# --- a signature's meaning is true of its signer ---------------------------------------------
+
+
+@pytest.mark.parametrize("meaning", ["authored", "responsibility"])
+@pytest.mark.parametrize("who", ["reviewer", "member", "auditor"])
+def test_only_the_requester_signs_as_author_or_responsible(api, pending, meaning, who, request):
+    # 21 CFR 11.50: a signature's meaning must be true of the person who signs.
+    signer = request.getfixturevalue(who)
+    events = AuditEvent.objects.count()
+    response = api.as_user(signer).post(
+        sign_url(pending), {"meaning": meaning, "password": PASSWORD}
+    )
+    assert response.status_code == 403
+    assert response.json() == {"detail": f"only the requester can sign a request as '{meaning}'"}
+    assert not Signature.objects.filter(request=pending).exists()
+    assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.parametrize("meaning", ["authored", "responsibility"])
+def test_the_requester_signs_as_author_or_responsible(api, pending, owner, meaning):
+    response = api.as_user(owner).post(
+        sign_url(pending), {"meaning": meaning, "password": PASSWORD}
+    )
+    assert response.status_code == 201, response.json()
+    signature = Signature.objects.get(request=pending)
+    assert (signature.signer, signature.meaning, signature.role) == (owner, meaning, "requester")
+    assert approvals(pending)["reason"] == "0 of 2 approvals"  # authorship approves nothing
+
+
+def test_a_requester_who_lost_the_contribute_right_cannot_sign_as_author(pending, owner, project):
+    from guardian.shortcuts import remove_perm
+
+    remove_perm("contribute_project", owner, project)
+    with pytest.raises(NotAllowed, match="'contribute' right"):
+        transitions.sign(pending, signer=owner, meaning="authored", password=PASSWORD)
