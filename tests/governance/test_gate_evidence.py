@@ -147,3 +147,74 @@ def test_fairness_audit_on_the_evaluated_dataset_version_counts(two_holdout_vers
     assert result.passed, result.reason
     assert result.evidence == {"dataset_version": holdout_v2.pk, "fairness_audit": audit.pk}
     assert str(holdout_v2) in result.reason
+
+
+# --- the baseline margin ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("margin", "passes"),
+    # good_predictions() is 90% accurate against a 50% majority-class baseline: a gain of 0.4.
+    [(0.0, True), (0.39, True), (0.4, False), (0.41, False)],
+)
+def test_the_model_must_beat_the_baseline_by_more_than_the_policy_margin(
+    project, owner, margin, passes
+):
+    version, _ = version_with_evidence(project, owner)
+    result = gates.beats_baseline(fresh(version), {"baseline_margin": margin})
+    assert result.passed is passes
+    assert result.evidence["margin"] == margin
+    assert result.evidence["model"] - result.evidence["baseline"] == pytest.approx(0.4)
+    assert result.reason.endswith(f"(margin required {margin})") is passes
+
+
+# --- lineage: every part of the run named ----------------------------------------------------
+
+
+def version_made_by(project, owner, **run_fields) -> ModelVersion:
+    inputs = run_fields.pop("inputs", None)
+    if inputs is None:
+        inputs = [factories.dataset_version(project, owner, name="training", split="train")]
+    run = factories.run(project, owner, inputs=inputs, **run_fields)
+    model = factories.registered_model(project, owner)
+    return fresh(factories.model_version(model, owner, run=run))
+
+
+def test_lineage_gate_passes_when_the_run_names_code_data_parameters_and_environment(
+    project, owner
+):
+    version = version_made_by(project, owner, code=factories.code_version(project, owner))
+    assert gates.lineage_complete(version, {}).passed
+
+
+@pytest.mark.parametrize(
+    ("leave_out", "missing"),
+    [
+        ("code", "code commit"),
+        ("dirty code", "clean code commit (the code was dirty)"),
+        ("inputs", "input dataset versions"),
+        ("parameters", "parameters"),
+        ("environment", "environment"),
+    ],
+)
+def test_lineage_gate_names_what_the_run_lacks(project, owner, leave_out, missing):
+    from lineage import services as lineage
+
+    fields: dict = {"code": factories.code_version(project, owner)}
+    if leave_out == "code":
+        fields["code"] = None
+    elif leave_out == "dirty code":
+        fields["code"] = lineage.register_code_version(
+            project,
+            actor=owner,
+            repository_url="https://git.example.com/team/model",
+            commit_sha="d" * 40,
+            dirty=True,
+        )
+    elif leave_out == "inputs":
+        fields["inputs"] = []
+    else:
+        fields[leave_out] = {}
+    result = gates.lineage_complete(version_made_by(project, owner, **fields), {})
+    assert not result.passed
+    assert result.reason.endswith(f"lacks: {missing}")
