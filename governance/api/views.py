@@ -18,6 +18,7 @@ from governance.api import serializers
 from governance.models import AuditEvent, LifecyclePolicy, TransitionRequest
 from registry.access import has_project_right
 from registry.api.base import find_visible
+from registry.api.filters import IdFilter
 from registry.choices import ProjectRight
 from registry.models import ModelVersion, Project
 from registry.prepared import PreparedQuery
@@ -147,7 +148,7 @@ class ModelVersionTransitionsView(APIView):
 class AuditEventFilter(django_filters.FilterSet):
     since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
-    actor = django_filters.NumberFilter(field_name="actor_id")
+    actor = IdFilter(field_name="actor_id")
     project = django_filters.CharFilter(method="filter_project")
 
     class Meta:

@@ -5,6 +5,7 @@ import django_filters
 from lineage.api import serializers
 from lineage.models import CodeVersion, Run
 from registry.api.base import ScopedViewSet
+from registry.api.filters import IdFilter
 
 
 class CodeVersionFilter(django_filters.FilterSet):
@@ -18,8 +19,8 @@ class CodeVersionFilter(django_filters.FilterSet):
 class RunFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="project__key")
     # By id, not ModelChoiceFilter: see registry/api/filters.py (no existence oracle).
-    code_version = django_filters.NumberFilter(field_name="code_version_id")
-    parent = django_filters.NumberFilter(field_name="parent_id")
+    code_version = IdFilter(field_name="code_version_id")
+    parent = IdFilter(field_name="parent_id")
 
     class Meta:
         model = Run

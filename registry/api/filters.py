@@ -1,11 +1,12 @@
 """Query-string filters of the registry's list endpoints.
 
-References to other records filter by id (`NumberFilter`), never by django-filter's default
+References to other records filter by id (`IdFilter`), never by django-filter's default
 `ModelChoiceFilter`: that one validates the id against every row of the table, so a 400 for
 an unknown id and a 200 for an invisible one would tell an outsider which ids exist.
 """
 
 import django_filters
+from django import forms
 
 from registry.choices import Split, Stage
 from registry.models import (
@@ -18,6 +19,19 @@ from registry.models import (
 )
 
 
+class IdFilter(django_filters.NumberFilter):
+    """A reference to another record by its id: a whole number from 1 to the largest id a
+    column can hold, else a 400 naming the parameter (SQLite cannot even compare a larger
+    number with a column, and an out-of-range value is no record's id anyway)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
 class RegisteredModelFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="project__key")
 
@@ -28,11 +42,11 @@ class RegisteredModelFilter(django_filters.FilterSet):
 
 class ModelVersionFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="registered_model__project__key")
-    model = django_filters.NumberFilter(field_name="registered_model_id")
+    model = IdFilter(field_name="registered_model_id")
     model_name = django_filters.CharFilter(field_name="registered_model__name")
     stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
-    run = django_filters.NumberFilter(field_name="run_id")
-    derived_from = django_filters.NumberFilter(field_name="derived_from_id")
+    run = IdFilter(field_name="run_id")
+    derived_from = IdFilter(field_name="derived_from_id")
 
     class Meta:
         model = ModelVersion
@@ -49,7 +63,7 @@ class DatasetFilter(django_filters.FilterSet):
 
 class DatasetVersionFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="dataset__project__key")
-    dataset = django_filters.NumberFilter(field_name="dataset_id")
+    dataset = IdFilter(field_name="dataset_id")
     split = django_filters.ChoiceFilter(choices=Split.choices)
 
     class Meta:
@@ -59,8 +73,8 @@ class DatasetVersionFilter(django_filters.FilterSet):
 
 class EvaluationFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="model_version__registered_model__project__key")
-    model_version = django_filters.NumberFilter(field_name="model_version_id")
-    dataset_version = django_filters.NumberFilter(field_name="dataset_version_id")
+    model_version = IdFilter(field_name="model_version_id")
+    dataset_version = IdFilter(field_name="dataset_version_id")
 
     class Meta:
         model = Evaluation
