@@ -191,8 +191,11 @@ class CheckpointCheck:
     ok: bool
     message: str
     signed_by: str = ""
-    # False when the signature was checked only with the key the file itself carries.
+    # False when nothing outside the file and this server vouches for who wrote it: the
+    # signature was checked only with the key the file carries, or it is a legacy HMAC that
+    # anyone holding SECRET_KEY could have computed. `caveat` then says which.
     pinned: bool = False
+    caveat: str = ""
 
 
 class _Refused(Exception):
@@ -214,12 +217,25 @@ def check_checkpoint(
     try:
         if "signature" not in checkpoint and "hmac_sha256" in checkpoint:
             signed_by, pinned = _check_legacy_mac(checkpoint)
+            caveat = LEGACY_CAVEAT
         else:
             signed_by, pinned = _check_signature(checkpoint, public_keys)
+            caveat = "" if pinned else CARRIED_KEY_CAVEAT
     except _Refused as refused:
         return CheckpointCheck(False, str(refused))
     ok, message = _check_against_chain(checkpoint.get("sequence"), checkpoint.get("hash"))
-    return CheckpointCheck(ok, message, signed_by, pinned)
+    return CheckpointCheck(ok, message, signed_by, pinned, caveat)
+
+
+CARRIED_KEY_CAVEAT = (
+    "the signature was checked only with the key the file carries, which proves the file is "
+    "intact but not who signed it; give the deployment's public key with --public-key, or "
+    "compare the fingerprint above with the one it published"
+)
+LEGACY_CAVEAT = (
+    "an HMAC checkpoint from before signatures: it shows the file was written by whoever held "
+    "this server's SECRET_KEY, which no outside key can confirm"
+)
 
 
 def _check_signature(checkpoint: dict, public_keys) -> tuple[str, bool]:
@@ -283,7 +299,7 @@ def _check_legacy_mac(checkpoint: dict) -> tuple[str, bool]:
             "the checkpoint's HMAC is not valid (altered, from another system, or SECRET_KEY "
             "has changed since it was written)"
         )
-    return "this server's SECRET_KEY (an HMAC checkpoint from before signatures)", True
+    return "this server's SECRET_KEY (an HMAC checkpoint from before signatures)", False
 
 
 def _check_against_chain(sequence, digest) -> tuple[bool, str]:

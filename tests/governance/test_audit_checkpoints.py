@@ -265,6 +265,42 @@ def test_a_legacy_hmac_checkpoint_still_verifies(chain, tmp_path, capsys, settin
     assert code == 1 and "the checkpoint's HMAC is not valid" in out
 
 
+def test_a_legacy_hmac_checkpoint_is_never_pinned_and_fails_when_pinning_is_required(
+    chain, key_file, tmp_path, capsys
+):
+    # Anyone holding SECRET_KEY could have computed it: a public key given changes nothing.
+    path = tmp_path / "legacy.json"
+    path.write_text(json.dumps(legacy_checkpoint()))
+    public = tmp_path / "deployment.pem"
+    call_command("audit_checkpoint", "--public-key-out", str(public))
+    code, out = verify_audit(capsys, "--checkpoint", str(path), "--public-key", str(public))
+    assert code == 0, out
+    assert "key NOT PINNED: an HMAC checkpoint from before signatures" in out
+    code, out = verify_audit(
+        capsys, "--checkpoint", str(path), "--public-key", str(public), "--require-pinned"
+    )
+    assert code == 1
+
+
+def test_require_pinned_fails_a_checkpoint_checked_only_with_its_own_key(
+    chain, key_file, tmp_path, capsys, settings
+):
+    path = checkpoint_file(tmp_path)
+    settings.AUDIT_CHECKPOINT_KEY_FILE = None
+    settings.DEBUG = False
+    code, out = verify_audit(capsys, "--checkpoint", str(path), "--require-pinned")
+    assert code == 1 and "key NOT PINNED" in out
+    public = tmp_path / "deployment.pem"
+    settings.AUDIT_CHECKPOINT_KEY_FILE = str(key_file)
+    call_command("audit_checkpoint", "--public-key-out", str(public))
+    settings.AUDIT_CHECKPOINT_KEY_FILE = None
+    code, out = verify_audit(
+        capsys, "--checkpoint", str(path), "--public-key", str(public), "--require-pinned"
+    )
+    assert code == 0, out
+    assert "NOT PINNED" not in out
+
+
 def test_a_legacy_hmac_checkpoint_cannot_be_checked_once_secret_key_changed(
     chain, tmp_path, capsys, settings
 ):

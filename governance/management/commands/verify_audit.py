@@ -1,7 +1,8 @@
-"""`manage.py verify_audit [--checkpoint FILE ...] [--public-key PEM ...]`: recompute the audit
-chain, and check it against checkpoints written earlier.
+"""`manage.py verify_audit [--checkpoint FILE ...] [--public-key PEM ...] [--require-pinned]`:
+recompute the audit chain, and check it against checkpoints written earlier.
 
-Exits 0 when the chain (and every checkpoint given) holds, 1 with the first broken link.
+Exits 0 when the chain (and every checkpoint given) holds, 1 with the first broken link (or,
+with --require-pinned, a checkpoint whose signer no trusted key confirms).
 """
 
 import json
@@ -43,6 +44,12 @@ class Command(BaseCommand):
             help="A public key (PEM, from audit_checkpoint --public-key-out) the checkpoints "
             "must be signed with; repeat it for the keys used before a key change.",
         )
+        parser.add_argument(
+            "--require-pinned",
+            action="store_true",
+            help="Fail (exit 1) on a checkpoint whose signature no trusted key confirms: one "
+            "checked only with the key it carries, or a legacy HMAC checkpoint.",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -72,11 +79,8 @@ class Command(BaseCommand):
                 line += f"; signed by {check.signed_by}"
             self.stdout.write(line)
             if check.signed_by and not check.pinned:
-                self.stdout.write(
-                    "  key NOT PINNED: the signature was checked only with the key the file "
-                    "carries, which proves the file is intact but not who signed it; give the "
-                    "deployment's public key with --public-key, or compare the fingerprint "
-                    "above with the one it published"
-                )
+                self.stdout.write(f"  key NOT PINNED: {check.caveat}")
+                if options["require_pinned"]:
+                    checkpoints_ok = False
         if not (result.valid and checkpoints_ok):
             raise SystemExit(1)
