@@ -8,11 +8,11 @@ from django.db import connection, connections
 
 from governance.audit_chain import verify
 from governance.choices import RequestStatus
-from governance.models import AuditEvent, LifecyclePolicy, TransitionRequest
+from governance.models import AuditEvent, LifecyclePolicy, Signature, TransitionRequest
 from registry.choices import ProjectRight
 from tests import factories
 from tests.factories import PASSWORD, Role
-from tests.governance.builders import version_with_evidence
+from tests.governance.builders import bind_changed_policy, version_with_evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -267,6 +267,52 @@ def test_policy_refusals_come_before_the_body_and_the_password(api, compliance, 
     assert not AccessAttempt.objects.exists()
 
 
+def sign_at_once(request, signers) -> list[str]:
+    """Every signer approves `request` at the same moment, each in a thread of their own;
+    the outcome of each ("signed" or the exception's name)."""
+    from governance import transitions
+
+    barrier = threading.Barrier(len(signers))
+    outcomes = []
+
+    def sign(person):
+        try:
+            barrier.wait()
+            transitions.sign(request, signer=person, meaning="approved", password=PASSWORD)
+            outcomes.append("signed")
+        except Exception as exc:  # noqa: BLE001 - every outcome is asserted by the callers
+            outcomes.append(type(exc).__name__)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=sign, args=(person,)) for person in signers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def assert_applied_once_with_a_whole_chain(request, version) -> None:
+    request.refresh_from_db()
+    version.refresh_from_db()
+    assert request.status == RequestStatus.APPLIED and version.stage == "validation"
+    assert AuditEvent.objects.filter(action="transition.applied").count() == 1
+    assert AuditEvent.objects.filter(action="stage.changed").count() == 1
+    sequences = list(AuditEvent.objects.order_by("sequence").values_list("sequence", flat=True))
+    assert sequences == list(range(1, len(sequences) + 1))
+    assert verify().valid
+
+
+def people(project, role, prefix, count):
+    found = []
+    for i in range(count):
+        person = factories.user(f"{prefix}{i}", role=role)
+        factories.grant(project, person, ProjectRight.VIEW, ProjectRight.REVIEW)
+        found.append(person)
+    return found
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_twenty_reviewers_signing_at_once_apply_the_transition_exactly_once():
@@ -276,40 +322,56 @@ def test_twenty_reviewers_signing_at_once_apply_the_transition_exactly_once():
 
     owner = factories.user("olive", role=Role.DATA_SCIENTIST)
     project = factories.project(owner, key="race")
-    reviewers = []
-    for i in range(20):
-        person = factories.user(f"reviewer{i}", role=Role.REVIEWER)
-        factories.grant(project, person, ProjectRight.VIEW, ProjectRight.REVIEW)
-        reviewers.append(person)
+    reviewers = people(project, Role.REVIEWER, "reviewer", 20)
     version, _ = version_with_evidence(project, owner)
     request = transitions.request_transition(
         version, "validation", actor=owner, justification="race"
     )
-    barrier = threading.Barrier(20)
-    outcomes = []
-
-    def sign(person):
-        try:
-            barrier.wait()
-            transitions.sign(request, signer=person, meaning="approved", password=PASSWORD)
-            outcomes.append("signed")
-        except Exception as exc:  # noqa: BLE001 - every outcome is asserted below
-            outcomes.append(type(exc).__name__)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=sign, args=(r,)) for r in reviewers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = sign_at_once(request, reviewers)
     # The rule needs one approval: one signature applies it, the other 19 find it decided.
     assert outcomes.count("signed") == 1 and outcomes.count("Conflict") == 19
+    assert_applied_once_with_a_whole_chain(request, version)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_signers_racing_for_two_approvals_with_a_compliance_officer_apply_it_once():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: row locks under real concurrency")
+    from governance import transitions
+
+    owner = factories.user("olive", role=Role.DATA_SCIENTIST)
+    project = factories.project(owner, key="race")
+    reviewers = people(project, Role.REVIEWER, "reviewer", 10)
+    officers = people(project, Role.COMPLIANCE_OFFICER, "officer", 10)
+
+    def two_with_compliance(definition):
+        for rule in definition["transitions"]:
+            if (rule["from"], rule["to"]) == ("development", "validation"):
+                rule["approvals"]["count"] = 2
+                rule["approvals"]["compliance_officer_required"] = True
+
+    bind_changed_policy(
+        project,
+        proposer=owner,
+        compliance=officers[0],
+        name="race-strict",
+        change=two_with_compliance,
+    )
+    version, _ = version_with_evidence(project, owner)
+    request = transitions.request_transition(
+        version, "validation", actor=owner, justification="race"
+    )
+    signers = [p for pair in zip(reviewers, officers, strict=True) for p in pair]
+    outcomes = sign_at_once(request, signers)
+    assert set(outcomes) <= {"signed", "Conflict"}
+    stored = list(Signature.objects.filter(request=request).select_related("signer"))
+    # Every signature made before the transition applied is stored, and counted: the one
+    # that applied it was the first to complete two approvals with a compliance officer's.
+    assert len(stored) == outcomes.count("signed") >= 2
+    assert any(s.role == Role.COMPLIANCE_OFFICER for s in stored)
+    assert len({s.signer_id for s in stored}) == len(stored)
+    assert_applied_once_with_a_whole_chain(request, version)
     request.refresh_from_db()
-    version.refresh_from_db()
-    assert request.status == RequestStatus.APPLIED and version.stage == "validation"
-    assert AuditEvent.objects.filter(action="transition.applied").count() == 1
-    assert AuditEvent.objects.filter(action="stage.changed").count() == 1
-    sequences = list(AuditEvent.objects.order_by("sequence").values_list("sequence", flat=True))
-    assert sequences == list(range(1, len(sequences) + 1))
-    assert verify().valid
+    [gate] = [g for g in request.gate_results if g["name"] == "approvals"]
+    assert gate["passed"] and "compliance officer signed" in gate["reason"]
