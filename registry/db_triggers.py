@@ -2,7 +2,8 @@
 
 Stagegate holds some rules in the database itself, where no code path can go around them: the
 audit table is append-only (governance/audit_triggers.py), an approved policy version never
-changes (governance/policy_triggers.py), and a model version's stage moves only through a
+changes (governance/policy_triggers.py), an electronic signature is never edited or deleted
+(governance/signature_triggers.py), and a model version's stage moves only through a
 transition (registry/stage_guard.py). Each keeps its statements for PostgreSQL and SQLite in
 a `TriggerSet`, which a migration installs (and removes, when reversed) and the test suite
 lifts around a table flush.

@@ -89,13 +89,13 @@ def api():
 @pytest.fixture(autouse=True, scope="session")
 def _lift_audit_triggers_around_flush():
     """Transactional tests empty every table between tests (Django's `flush`), which the
-    audit table's append-only triggers (and the approved policy versions' triggers) rightly
-    refuse. Only here, the triggers are lifted for the flush and put back at once; the suite
-    checks them in tests/governance."""
+    audit table's append-only triggers (and those of the approved policy versions and of the
+    signatures) rightly refuse. Only here, the triggers are lifted for the flush and put back
+    at once; the suite checks them in tests/governance."""
     from django.core.management.commands import flush
     from django.db import connections
 
-    from governance import audit_triggers, policy_triggers
+    from governance import audit_triggers, policy_triggers, signature_triggers
 
     original = flush.Command.handle
 
@@ -103,11 +103,13 @@ def _lift_audit_triggers_around_flush():
         connection = connections[options.get("database") or "default"]
         audit_triggers.remove(connection)
         policy_triggers.remove(connection)
+        signature_triggers.remove(connection)
         try:
             return original(self, **options)
         finally:
             audit_triggers.install(connection)
             policy_triggers.install(connection)
+            signature_triggers.install(connection)
 
     flush.Command.handle = handle
     yield

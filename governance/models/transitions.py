@@ -71,6 +71,42 @@ class SignatureAltered(Exception):
 
 
 class SignatureQuerySet(ProjectScopedQuerySet):
+    """Signatures. They are inserted complete and never edited or deleted (21 CFR 11.10(e),
+    11.70): a bulk write would skip `Signature.save()` and `delete()`, so it is refused here
+    too. The database refuses what goes around both (governance/signature_triggers.py)."""
+
+    def update(self, **kwargs):
+        raise SignatureAltered("signatures are never edited")
+
+    update.alters_data = True  # type: ignore[attr-defined]
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise SignatureAltered("signatures are never edited")
+
+    bulk_update.alters_data = True  # type: ignore[attr-defined]
+
+    def bulk_create(
+        self,
+        objs,
+        batch_size=None,
+        ignore_conflicts=False,
+        update_conflicts=False,
+        update_fields=None,
+        unique_fields=None,
+    ):
+        # Inserting new signatures is fine; an upsert would rewrite the row it conflicts with.
+        if update_conflicts:
+            raise SignatureAltered("signatures are never edited")
+        return super().bulk_create(objs, batch_size=batch_size, ignore_conflicts=ignore_conflicts)
+
+    bulk_create.alters_data = True  # type: ignore[attr-defined]
+
+    def delete(self):
+        raise SignatureAltered("signatures are never deleted")
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
+
     def visible_to(self, user, action: str = ProjectRight.VIEW):
         """Signatures of requests and plans of projects the user holds `action` on; policy
         signatures are on records every signed-in user may read."""
@@ -136,6 +172,8 @@ class Signature(models.Model):
 
     class Meta:
         ordering = ["signed_at", "id"]
+        # Related lookups and `_base_manager` get the guarded manager too, not a plain one.
+        base_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(fields=["request", "signer"], name="one_signature_per_signer"),
             models.UniqueConstraint(
@@ -157,8 +195,11 @@ class Signature(models.Model):
         return f"{self.printed_name} — {self.get_meaning_display()} — {when}"
 
     def save(self, *args, **kwargs):
-        if self.pk is not None and not self._state.adding:
+        if not self._state.adding:
             raise SignatureAltered("a signature is never edited")
+        # Only ever an INSERT: given the id of a stored signature, Django would otherwise try
+        # an UPDATE of that row first.
+        kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
