@@ -6,7 +6,9 @@ Not part of the test suite. Run from the checkout:
     /work/main/.venv/bin/python bench/bench_lineage.py --regenerate
 
 It uses its own database (BENCH_DATABASE_URL, default
-postgres://postgres@127.0.0.1:5432/stagegate_lineage_bench), created and migrated if missing.
+postgres://postgres@127.0.0.1:5432/stagegate_lineage_bench), created and migrated if missing;
+--regenerate drops that database and makes it again (the lineage tables are append-only,
+lineage/append_only.py: the graph is never emptied in place, not even here).
 
 The graph follows /work/shared/reference/lineage_graph_1m_edges.sql, adapted to Stagegate's
 tables and inserted with SQL (not the ORM): 1,000 hub dataset versions with skewed reuse, and
@@ -59,13 +61,15 @@ DEEP_FIRST = 600_001  # node ids of the 500-hop pipeline: 600001 .. 600501
 DEEP_HOPS = 500
 
 
-def ensure_database() -> None:
+def ensure_database(fresh: bool) -> None:
     import psycopg
 
     base, _, name = BENCH_URL.rpartition("/")
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
+        if exists and fresh:
+            conn.execute(f'DROP DATABASE "{name}"')
+        if not exists or fresh:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
@@ -156,7 +160,7 @@ DROP TABLE edge_raw;
 """
 
 
-def generate(regenerate: bool) -> None:
+def generate() -> None:
     from django.db import connection
 
     from lineage.models import Edge
@@ -165,11 +169,9 @@ def generate(regenerate: bool) -> None:
     from registry.models import Project
     from tests import factories
 
-    if Edge.objects.exists() and not regenerate:
+    if Edge.objects.exists():
         return
     started = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE lineage_edge, lineage_node CASCADE")
     owner = _user("bench-owner")
     viewer = _user("bench-viewer")
     projects = []
@@ -589,9 +591,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers, ingestion")
     parser.add_argument("--concurrency", type=int, default=8, help="client POSTs in flight")
     args = parser.parse_args()
-    ensure_database()
+    ensure_database(fresh=args.regenerate)
     setup_django()
-    generate(args.regenerate)
+    generate()
     if args.generate_only:
         return
     if not args.skip_queries:

@@ -3,6 +3,8 @@
 The graph (`Node`, `Edge`) is written by the registry and lineage actions at the moment each
 record is created, and never rewritten: a new version is a new node, so the lineage of a
 model version as it was approved stays answerable after its data sets gain new versions.
+Nodes and edges are append-only: their querysets and instances refuse every change and
+deletion, and database triggers (lineage/append_only.py) refuse them for raw SQL too.
 """
 
 import re
@@ -12,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
+from lineage.append_only import REFUSAL
 from lineage.choices import EdgeKind, NodeKind, RunKind, RunStatus
 from registry.access import ProjectScopedQuerySet
 from registry.models import traced_history
@@ -112,7 +115,61 @@ class Run(models.Model):
             raise ValidationError({"ended_at": "a run cannot end before it starts"})
 
 
-class Node(models.Model):
+class LineageRewriteRefused(Exception):
+    """A lineage node or edge was about to be changed or deleted: the graph is append-only."""
+
+
+class AppendOnlyWrites:
+    """The queryset methods that would change or delete rows, refused: nodes and edges are
+    inserted, never updated or deleted. The database refuses too (lineage/append_only.py);
+    these checks give the clearer message."""
+
+    model: type[models.Model]
+
+    def _refuse(self, what: str):
+        raise LineageRewriteRefused(
+            f"{REFUSAL}: {self.model._meta.verbose_name_plural} cannot be {what}"
+        )
+
+    def update(self, **kwargs):
+        self._refuse("updated")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        self._refuse("updated")
+
+    def delete(self):
+        self._refuse("deleted")
+
+    update.alters_data = True  # type: ignore[attr-defined]
+    bulk_update.alters_data = True  # type: ignore[attr-defined]
+    delete.alters_data = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
+
+
+class AppendOnlyQuerySet(AppendOnlyWrites, models.QuerySet):
+    """Edges: append-only."""
+
+
+class NodeQuerySet(AppendOnlyWrites, ProjectScopedQuerySet):
+    """Nodes: append-only, filtered by the rights a user holds on their projects."""
+
+
+class AppendOnly(models.Model):
+    """An instance saved once, and never saved again or deleted."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise LineageRewriteRefused(f"{REFUSAL}: {self} cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LineageRewriteRefused(f"{REFUSAL}: {self} cannot be deleted")
+
+
+class Node(AppendOnly):
     """A vertex of the provenance graph: one immutable record version."""
 
     PROJECT_PATH = "project"
@@ -129,9 +186,11 @@ class Node(models.Model):
     ref = models.CharField(max_length=600, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = ProjectScopedQuerySet.as_manager()
+    objects = NodeQuerySet.as_manager()
 
     class Meta:
+        # Related lookups and `_base_manager` get the guarded manager too, not a plain one.
+        base_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(fields=["kind", "object_id"], name="unique_node_per_record")
         ]
@@ -140,7 +199,7 @@ class Node(models.Model):
         return f"{self.kind}:{self.object_id}"
 
 
-class Edge(models.Model):
+class Edge(AppendOnly):
     """A directed provenance link, from cause (`src`) to effect (`dst`). Append-only.
 
     The projects of both ends are copied onto the edge (nodes never change project), so a walk
@@ -162,7 +221,10 @@ class Edge(models.Model):
     kind = models.CharField(max_length=16, choices=EdgeKind.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = AppendOnlyQuerySet.as_manager()
+
     class Meta:
+        base_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(fields=["src", "dst", "kind"], name="unique_edge"),
             models.CheckConstraint(condition=~models.Q(src=models.F("dst")), name="no_self_edge"),

@@ -96,17 +96,20 @@ def _lift_audit_triggers_around_flush():
     from django.db import connections
 
     from governance import audit_triggers, policy_triggers, signature_triggers
+    from lineage import append_only as lineage_triggers
 
     original = flush.Command.handle
 
     def handle(self, **options):
         connection = connections[options.get("database") or "default"]
+        lineage_triggers.remove(connection)
         audit_triggers.remove(connection)
         policy_triggers.remove(connection)
         signature_triggers.remove(connection)
         try:
             return original(self, **options)
         finally:
+            lineage_triggers.install(connection)
             audit_triggers.install(connection)
             policy_triggers.install(connection)
             signature_triggers.install(connection)

@@ -325,3 +325,25 @@ def test_scores_without_decisions_use_the_policy_threshold(api, project, owner):
     assert groups["f"]["metrics"]["selection_rate"]["value"] == 0.0
     assert groups["m"]["metrics"]["selection_rate"]["value"] == 0.6
     assert audit.passed is False
+
+
+def test_the_audit_is_in_the_lineage_downstream_of_its_model_version_and_data(api, project, owner):
+    """An audit's node has in-edges from exactly the model version it judged, the dataset
+    version it was run on, and the predictions file it read (its own dataset version)."""
+    from lineage.recording import node_of
+
+    version, holdout = version_with_evidence(project, owner)
+    audit = FairnessAudit.objects.get(
+        pk=upload(api.as_user(owner), version, audit_csv()).json()["id"]
+    )
+    assert audit.dataset_version == holdout
+    audit_ref = f"fairness_audit:{audit.pk}"
+    response = api.as_user(owner).get(
+        "/api/v1/lineage", {"nodeId": audit_ref, "direction": "upstream", "depth": 1}
+    )
+    assert response.status_code == 200, response.content
+    nodes = {node["id"]: node for node in response.json()["graph"]}
+    causes = {node_of(record).ref for record in (version, holdout, audit.predictions_version)}
+    assert set(nodes) == {audit_ref, *causes}
+    assert sorted(edge["origin"] for edge in nodes[audit_ref]["inEdges"]) == sorted(causes)
+    assert all(edge["destination"] == audit_ref for edge in nodes[audit_ref]["inEdges"])

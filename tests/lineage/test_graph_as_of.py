@@ -3,6 +3,7 @@ past time is the nodes and edges created by then; a model version's upstream as 
 approved stays answerable after its training run gains inputs."""
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -12,7 +13,7 @@ from governance.choices import AuditAction, RequestStatus
 from governance.models import AuditEvent, TransitionRequest
 from lineage import graph, services
 from lineage.choices import EdgeKind
-from lineage.models import Edge, Node
+from lineage.models import Edge
 from lineage.recording import node_of
 from tests import factories
 from tests.factories import PASSWORD
@@ -72,9 +73,16 @@ def test_as_of_answers_the_graph_as_it_was_then(api, pipeline, project, member, 
 def test_the_walk_keeps_to_nodes_and_edges_made_by_then(project, member):
     # Old nodes, a newer one, and edges stamped before and after; even an edge stamped
     # before its newer end (which the actions never make) does not lead to it.
-    old, new, later, spare = (node_of(factories.dataset_version(project, member)) for _ in range(4))
     then = timezone.now() - timedelta(minutes=5)
-    Node.objects.exclude(pk=new.pk).update(created_at=then - timedelta(minutes=1))
+
+    def version_node():
+        return node_of(factories.dataset_version(project, member))
+
+    with clock_at(then - timedelta(minutes=1)):
+        old = version_node()
+    new = version_node()
+    with clock_at(then - timedelta(minutes=1)):
+        later, spare = version_node(), version_node()
     for dst in (new, later):
         link_at(old, dst, then - timedelta(seconds=30))
     link_at(later, new, then + timedelta(seconds=30))
@@ -87,11 +95,21 @@ def test_the_walk_keeps_to_nodes_and_edges_made_by_then(project, member):
     assert len(graph.downstream([old.pk]).edges) == 5
 
 
+def clock_at(when):
+    """Records made in the block are stamped `when`: nodes and edges are never re-stamped
+    (lineage/append_only.py), so a test makes them at the time it needs."""
+    return mock.patch("django.utils.timezone.now", return_value=when)
+
+
 def link_at(src, dst, when, kind=EdgeKind.DERIVED):
-    Edge.objects.create(
-        src=src, dst=dst, kind=kind, src_project_id=src.project_id, dst_project_id=dst.project_id
-    )
-    Edge.objects.filter(src=src, dst=dst, kind=kind).update(created_at=when)
+    with clock_at(when):
+        Edge.objects.create(
+            src=src,
+            dst=dst,
+            kind=kind,
+            src_project_id=src.project_id,
+            dst_project_id=dst.project_id,
+        )
 
 
 def test_as_of_reads_a_latest_version_or_run_as_the_latest_then(api, pipeline, project, member):
