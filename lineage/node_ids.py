@@ -50,12 +50,15 @@ MAX_JOB_NAME = 300  # Run.name's length
 _PREFIX: dict[str, str] = {NodeKind.CODE_VERSION: "code"}
 _KEY = r"[a-z0-9][a-z0-9-]{1,62}"  # a project key, a dataset's or a model's name
 _VERSION = r"[1-9][0-9]{0,9}"
-_STAGEGATE = re.compile(rf"^(dataset|model):({_KEY}):({_KEY})(?:#({_VERSION}))?$")
-_SHORT_MODEL = re.compile(rf"^model:({_KEY}):({_VERSION})$")
-_BY_ID = re.compile(r"^([a-z_]+):([0-9]{1,18}|[0-9a-fA-F-]{36})$")
-_PROJECT_KEY = re.compile(rf"^{_KEY}$")
-_RUN_NUMBER = re.compile(r"^[1-9][0-9]{0,17}$")
-_VERSION_NUMBER = re.compile(rf"^{_VERSION}$")
+# Matched from the start (re.match) to `\Z`: `$` would also match before a final newline.
+_STAGEGATE = re.compile(rf"(dataset|model):({_KEY}):({_KEY})(?:#({_VERSION}))?\Z")
+_SHORT_MODEL = re.compile(rf"model:({_KEY}):({_VERSION})\Z")
+_BY_ID = re.compile(r"([a-z_]+):([0-9]{1,18}|[0-9a-fA-F-]{36})\Z")
+_PROJECT_KEY = re.compile(rf"{_KEY}\Z")
+_RUN_NUMBER = re.compile(r"[1-9][0-9]{0,17}\Z")
+_VERSION_NUMBER = re.compile(rf"{_VERSION}\Z")
+# No stored name holds them (see lineage.openlineage), and the databases refuse them.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Marquez's NodeId.parts: a colon that is not the one of `scheme://` or of `host:port`.
 _MARQUEZ_DELIMITER = re.compile(r":(?!//|\d)")
 
@@ -115,6 +118,10 @@ def parse(text: str) -> ParsedNodeId:
         raise MalformedNodeId(
             f"nodeId is required (at most {MAX_LENGTH} characters), "
             "e.g. dataset:<project>:<name>#<version>"
+        )
+    if _UNSTORABLE.search(text):
+        raise MalformedNodeId(
+            "nodeId must not contain NUL characters or unpaired surrogates (not Unicode text)"
         )
     stagegate = _STAGEGATE.match(text)
     if stagegate:

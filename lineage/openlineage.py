@@ -9,7 +9,12 @@ RUNNING, COMPLETE, ABORT, FAIL or OTHER; `inputs` and `outputs` are lists of dat
 `namespace` and `name`; every facet container (`run.facets`, `job.facets`, a dataset's `facets`,
 `inputFacets`, `outputFacets`) is an object, and every facet an object carrying `_producer` and
 `_schemaURL` URIs (or `_deleted: true`); of the facets Stagegate reads, `parent` names a run
-UUID and a job, `version` a `datasetVersion` string, and `schema` an array of named `fields`.
+UUID and a job, `sourceCodeLocation` has a `type` and a `url` (strings), `version` a
+`datasetVersion` string, `schema` an array of `fields` with a `name` (and a `type`, a string,
+when given), and `outputStatistics` a `rowCount` integer when given. Beyond the spec, what the
+databases cannot store is refused too, wherever it is in the event: NUL characters and unpaired
+surrogates in any string or key, numbers that are not finite, nesting deeper than
+`MAX_NESTING`, and an `eventTime` outside `lineage.time_range`.
 
 How an event maps onto Stagegate:
 - the job's **namespace is a project key**: the poster must be able to view that project (404
@@ -49,6 +54,7 @@ one-at-a-time actions and a number of queries that does not grow with the batch.
 
 import hashlib
 import json
+import math
 import re
 import uuid
 from datetime import datetime
@@ -56,26 +62,42 @@ from urllib.parse import urlsplit
 
 from django.db import DatabaseError, IntegrityError, transaction
 
+from lineage import time_range
 from lineage.ingestion import Batch, DatasetRef, IngestionError, ParsedEvent, refuse
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 MAX_EVENTS_PER_BATCH = 1000
 CONFLICT_RETRIES = 3
-_COMMIT = re.compile(r"^[0-9a-fA-F]{40}$")
+_COMMIT = re.compile(r"[0-9a-fA-F]{40}\Z")
 # The spec's `format: uuid` is RFC 4122's string form; `uuid.UUID` alone would also take bare hex,
 # braces and a `urn:uuid:` prefix.
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 # RFC 3339's date-time (section 5.6): `datetime.fromisoformat` alone would also take ISO 8601's
-# compact and week forms, a space for the T, and offsets without a colon.
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+# compact and week forms, a space for the T, and offsets without a colon. (ASCII digits only,
+# and `\Z`: `\d` matches any script's digits, and `$` a final newline.)
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
+)
 _NOT_NAME = re.compile(r"[^a-z0-9]+")
+# What no column holds: PostgreSQL refuses NUL in text and in JSONB, and an unpaired surrogate
+# (which a JSON \u escape can spell) has no UTF-8 form. json.loads pairs the surrogates that
+# make a character, so any left in a string are unpaired.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# The JSON encoders that store and hash a payload recurse once per level, within Python's stack.
+MAX_NESTING = 100
+MAX_UNSTORABLE_ERRORS = 10
+MAX_ROW_COUNT = 2**63 - 1  # a PositiveBigIntegerField
 
 
 # --- validation (the specification's rules) ---------------------------------------------------
 
 
 def _is_uri(value) -> bool:
-    return isinstance(value, str) and bool(urlsplit(value).scheme)
+    try:
+        return isinstance(value, str) and bool(urlsplit(value).scheme)
+    except ValueError:  # e.g. an unclosed IPv6 bracket, "http://[x"
+        return False
 
 
 def _is_uuid(value) -> bool:
@@ -119,18 +141,65 @@ def _check_string(container: dict, key: str, where: str, errors: list[str]) -> N
         errors.append(f"{where}.{key}: must be a non-empty string")
 
 
+def _member(path: str, key) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if _UNSTORABLE.search(key):
+        key = json.dumps(key)  # escaped: the answer must not carry what it refuses
+    return f"{path}.{key}" if path else key
+
+
+def _unstorable(text: str) -> str:
+    return "NUL characters" if "\x00" in text else "unpaired surrogates (not Unicode text)"
+
+
+def _check_storable(container, path: str, level: int, errors: list[str]) -> None:
+    """The strings, keys, numbers and nesting of a JSON container (at `level`, the event being
+    1) that no database stores, found in one walk. A string's path is made only for an error."""
+    items = container.items() if isinstance(container, dict) else enumerate(container)
+    for key, value in items:
+        if isinstance(key, str) and _UNSTORABLE.search(key):
+            errors.append(
+                f"{path or 'event'}: the key {json.dumps(key)[:80]} must not contain "
+                f"{_unstorable(key)}"
+            )
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                errors.append(f"{_member(path, key)}: must not contain {_unstorable(value)}")
+        elif isinstance(value, (dict, list)):
+            if level == MAX_NESTING:
+                errors.append(f"{_member(path, key)}: nested more than {MAX_NESTING} levels deep")
+            else:
+                _check_storable(value, _member(path, key), level + 1, errors)
+        elif isinstance(value, float) and not math.isfinite(value):
+            errors.append(f"{_member(path, key)}: must be a finite number")
+        if len(errors) > MAX_UNSTORABLE_ERRORS:
+            return
+
+
 def validate(event) -> list[str]:
-    """The specification errors of one RunEvent (empty when it is valid)."""
+    """The specification errors of one RunEvent, and what in it no database stores (empty
+    when it is valid)."""
     if not isinstance(event, dict):
         return ["event: must be a JSON object"]
     errors: list[str] = []
+    _check_storable(event, "", 1, errors)
+    if errors:
+        # Alone: the other messages name keys as they are, which the answer cannot carry.
+        if len(errors) > MAX_UNSTORABLE_ERRORS:
+            errors[MAX_UNSTORABLE_ERRORS:] = ["(further errors of this kind are not listed)"]
+        return errors
     if "run" not in event and ("dataset" in event or "job" in event):
         return ["only RunEvents are accepted (this event has no 'run')"]
     for key in ("eventTime", "producer", "schemaURL", "run", "job"):
         if key not in event:
             errors.append(f"'{key}' is a required property")
-    if "eventTime" in event and parse_time(event["eventTime"]) is None:
-        errors.append("eventTime: must be an RFC 3339 date-time with a time zone offset")
+    if "eventTime" in event:
+        event_time = parse_time(event["eventTime"])
+        if event_time is None:
+            errors.append("eventTime: must be an RFC 3339 date-time with a time zone offset")
+        elif not time_range.storable(event_time):
+            errors.append(f"eventTime: must be {time_range.RANGE}")
     for key in ("producer", "schemaURL"):
         if key in event and not _is_uri(event[key]):
             errors.append(f"{key}: must be a URI")
@@ -158,6 +227,8 @@ def validate(event) -> list[str]:
             _check_string(job, "namespace", "job", errors)
             _check_string(job, "name", "job", errors)
             _check_facets(job.get("facets"), "job.facets", errors)
+            if isinstance(job.get("facets"), dict):
+                _check_source_code_location(job["facets"], errors)
     for side, extra in (("inputs", "inputFacets"), ("outputs", "outputFacets")):
         datasets = event.get(side, [])
         if not isinstance(datasets, list):
@@ -174,20 +245,52 @@ def validate(event) -> list[str]:
             _check_facets(dataset.get(extra), f"{where}.{extra}", errors)
             if isinstance(dataset.get("facets"), dict):
                 _check_dataset_facets(dataset["facets"], f"{where}.facets", errors)
+            if side == "outputs" and isinstance(dataset.get(extra), dict):
+                _check_output_statistics(dataset[extra], f"{where}.{extra}", errors)
     return errors
+
+
+def _live_facet(facets: dict, name: str) -> dict | None:
+    """The facet of that name, unless it is absent, not an object, or deleted."""
+    facet = facets.get(name)
+    return facet if isinstance(facet, dict) and not facet.get("_deleted") else None
+
+
+def _check_source_code_location(facets: dict, errors: list[str]) -> None:
+    """The spec's required `type` and `url` (openlineage-python always sends both)."""
+    facet = _live_facet(facets, "sourceCodeLocation")
+    if facet is None:
+        return
+    where = "job.facets.sourceCodeLocation"
+    if "type" not in facet:
+        errors.append(f"{where}: 'type' is a required property")
+    elif not isinstance(facet["type"], str):
+        errors.append(f"{where}.type: must be a string")
+    _check_string(facet, "url", where, errors)
+
+
+def _check_output_statistics(facets: dict, where: str, errors: list[str]) -> None:
+    facet = _live_facet(facets, "outputStatistics")
+    if facet is None or "rowCount" not in facet:
+        return
+    row_count = facet["rowCount"]
+    if not isinstance(row_count, int) or isinstance(row_count, bool):
+        errors.append(f"{where}.outputStatistics.rowCount: must be an integer")
+    elif row_count > MAX_ROW_COUNT:
+        errors.append(f"{where}.outputStatistics.rowCount: must be at most {MAX_ROW_COUNT}")
 
 
 def _check_dataset_facets(facets: dict, where: str, errors: list[str]) -> None:
     """The two dataset facets Stagegate reads: the version that names a dataset version, and
     the schema it records."""
-    version = facets.get("version")
-    if isinstance(version, dict) and not version.get("_deleted"):
+    version = _live_facet(facets, "version")
+    if version is not None:
         if "datasetVersion" not in version:
             errors.append(f"{where}.version: 'datasetVersion' is a required property")
         elif not isinstance(version["datasetVersion"], str):
             errors.append(f"{where}.version.datasetVersion: must be a string")
-    schema = facets.get("schema")
-    if isinstance(schema, dict) and not schema.get("_deleted") and "fields" in schema:
+    schema = _live_facet(facets, "schema")
+    if schema is not None and "fields" in schema:
         fields = schema["fields"]
         if not isinstance(fields, list):
             errors.append(f"{where}.schema.fields: must be an array")
@@ -195,6 +298,8 @@ def _check_dataset_facets(facets: dict, where: str, errors: list[str]) -> None:
         for index, column in enumerate(fields):
             if not isinstance(column, dict) or not isinstance(column.get("name"), str):
                 errors.append(f"{where}.schema.fields[{index}]: must be an object with a 'name'")
+            elif "type" in column and not isinstance(column["type"], str):
+                errors.append(f"{where}.schema.fields[{index}].type: must be a string")
 
 
 def _check_parent(parent: dict, errors: list[str]) -> None:
@@ -249,12 +354,13 @@ def _schema(facets: dict) -> list[dict]:
 
 
 def _code(event: dict, warnings: list[str]) -> dict | None:
-    facet = (event["job"].get("facets") or {}).get("sourceCodeLocation")
-    if not isinstance(facet, dict) or facet.get("_deleted"):
+    facet = _live_facet(event["job"].get("facets") or {}, "sourceCodeLocation")
+    if facet is None:
         return None
-    repository = facet.get("repoUrl") or facet.get("url")
+    # The repository, if given, else the file's URL (validate() made sure of that one).
+    repository = facet.get("repoUrl")
     if not isinstance(repository, str) or not repository:
-        raise IngestionError("job.facets.sourceCodeLocation: 'url' is a required property")
+        repository = facet["url"]
     commit = facet.get("version")
     if not isinstance(commit, str) or not _COMMIT.match(commit):
         # The spec allows any version string (a tag, an SVN revision); only a commit SHA pins

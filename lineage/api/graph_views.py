@@ -5,6 +5,7 @@ and one per record kind. The graph and a model version's upstream can be asked f
 were at a time (`asOf`): nodes and edges are only ever added, each with its creation time.
 """
 
+import re
 from collections import defaultdict
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii as quote
@@ -20,7 +21,7 @@ from rest_framework.views import APIView
 
 from governance.choices import RequestStatus
 from governance.models import TransitionRequest
-from lineage import graph, node_ids, node_lookup, prov
+from lineage import graph, node_ids, node_lookup, prov, time_range
 from lineage.api.openlineage_views import OpenLineageParser, post_events
 from lineage.choices import NodeKind
 from lineage.models import CodeVersion, Node, Run
@@ -36,17 +37,19 @@ MAX_NODES_LIMIT = 50_000
 DIRECTIONS = {"upstream": graph.upstream, "downstream": graph.downstream, "both": graph.both}
 # asOf=approved on a model version's upstream: as it was when the version was approved.
 APPROVED = "approved"
+# ASCII digits only: int() would also take other scripts' digits, spaces and underscores.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+\Z")
 
 
 def _int_param(request, name: str, default, *, minimum: int, maximum: int):
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ParseError({name: f"must be a whole number, not {raw!r}"}) from None
-    if not minimum <= value <= maximum:
+    if not _WHOLE_NUMBER.match(raw):
+        raise ParseError({name: f"must be a whole number, not {raw!r}"})
+    # More digits than any bound has is out of range (and int() refuses over 4,300 of them).
+    value = int(raw) if len(raw) <= 18 else None
+    if value is None or not minimum <= value <= maximum:
         raise ParseError({name: f"must be between {minimum} and {maximum}"})
     return value
 
@@ -71,6 +74,8 @@ def _as_of_param(request, *, also: tuple[str, ...] = ()):
                 f"e.g. 2026-03-01T12:00:00Z, not {raw!r}"
             }
         )
+    if not time_range.storable(value):
+        raise ParseError({"asOf": f"must be {time_range.RANGE}, not {raw!r}"})
     return value
 
 
