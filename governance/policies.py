@@ -50,17 +50,20 @@ def current_policy(project) -> LifecyclePolicy:
 def _bind(project, policy, *, actor, reason):
     from governance.transitions import supersede_for_policy  # it reads the bound policy
 
-    binding, _ = ProjectPolicy.objects.update_or_create(
-        project=project, defaults={"policy": policy}
-    )
-    audit_chain.record(
-        AuditAction.POLICY_BOUND,
-        target=binding,
-        actor=actor,
-        reason=reason,
-        after={"project": project.key, "policy": str(policy)},
-    )
-    supersede_for_policy(project, policy, actor=actor)
+    # Its own transaction when the first use binds the default outside one (policy_for).
+    with transaction.atomic(savepoint=False):
+        binding, created = ProjectPolicy.objects.update_or_create(
+            project=project, defaults={"policy": policy}
+        )
+        audit_chain.record(
+            AuditAction.POLICY_BOUND,
+            target=binding,
+            actor=actor,
+            reason=reason,
+            after={"project": project.key, "policy": str(policy)},
+        )
+        if not created:  # a first binding has no requests made under another version
+            supersede_for_policy(project, policy, actor=actor)
     return binding
 
 

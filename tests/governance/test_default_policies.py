@@ -51,3 +51,23 @@ def test_the_high_risk_default_needs_two_approvals_with_a_compliance_officer_to_
         assert "fairness_audit_passed" in rule["checks"]
     production = rule_for(high, "staging", "production")
     assert production is not None and production["demote_previous_production"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_default_policy_binds_on_first_use_outside_any_transaction():
+    # An API request that runs in autocommit (a fairness audit's, say) may be the first use.
+    from governance.choices import AuditAction
+    from governance.models import AuditEvent, ProjectPolicy
+    from governance.policies import policy_for
+    from tests import factories
+    from tests.factories import Role
+
+    owner = factories.user("olive", role=Role.DATA_SCIENTIST)
+    project = factories.project(owner, key="fresh")
+    ProjectPolicy.objects.filter(project=project).delete()
+    policy = policy_for(project)
+    assert policy.name == f"default-{project.risk_tier}-risk"
+    assert ProjectPolicy.objects.get(project=project).policy == policy
+    assert AuditEvent.objects.filter(
+        action=AuditAction.POLICY_BOUND, project_id=project.pk
+    ).exists()
