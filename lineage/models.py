@@ -187,6 +187,9 @@ class Node(AppendOnly):
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = NodeQuerySet.as_manager()
+    # True on a node made in the running transaction, until an edge leaves it (set and read by
+    # lineage.recording, which skips the cycle check of an edge into such a node).
+    _without_out_edges = False
 
     class Meta:
         # Related lookups and `_base_manager` get the guarded manager too, not a plain one.

@@ -2,10 +2,17 @@
 
 Nodes and edges are only ever added. An edge that would close a cycle is refused: provenance
 is a directed acyclic graph (a result cannot have been among its own causes).
+
+Two transactions that each add half of a cycle would each find none, neither seeing the
+other's edge before it commits. So on PostgreSQL every check that needs the graph takes one
+transaction-scoped advisory lock first (`serialize_cycle_checks`): the second waits for the
+first to commit and then sees its edges. (SQLite lets one transaction write at a time.) Most
+edges need no check at all: an edge into a node made in the same transaction, which has no
+out-edge yet, cannot close a cycle.
 """
 
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 
 from lineage import node_ids
 from lineage.choices import EdgeKind, NodeKind
@@ -53,6 +60,10 @@ def add_node(record, *, project, label: str | None = None) -> Node:
     node.save()
     # Nodes never change: the record keeps its node so that linking it costs no lookup.
     record._lineage_node = node
+    # Until this transaction commits nobody else can link from it, and `link` sees every
+    # edge it adds from it here: an edge into it cannot close a cycle while it has none.
+    node._without_out_edges = True
+    transaction.on_commit(lambda: setattr(node, "_without_out_edges", False))
     return node
 
 
@@ -80,20 +91,45 @@ def reaches(src: Node, dst: Node) -> bool:
         return cursor.fetchone() is not None
 
 
+# The advisory lock's key: any fixed 64-bit number, Stagegate's alone in the database.
+GRAPH_LOCK_KEY = 0x5354_4147_4547_4154 % (2**63)
+
+
+def serialize_cycle_checks() -> None:
+    """On PostgreSQL, wait for any other transaction checking the graph for cycles to end;
+    held until this transaction ends (see the module's docstring)."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [GRAPH_LOCK_KEY])
+
+
 def link(cause, effect, kind: str = EdgeKind.USED) -> Edge:
     """Add the edge cause → effect between two records' nodes, refusing cycles."""
     src, dst = node_of(cause), node_of(effect)
-    if src.pk == dst.pk or reaches(dst, src):
+    if src.pk == dst.pk:
+        raise ValidationError(f"lineage would contain a cycle: {cause} would be its own cause")
+    # The lock, the check and the insert in one transaction (the caller's, if it has one);
+    # the refusal is raised outside it, so a caller's transaction stays usable.
+    with transaction.atomic(savepoint=False):
+        closes_a_cycle = not dst._without_out_edges and _checked_reach(dst, src)
+        if not closes_a_cycle:
+            src._without_out_edges = False
+            edge, _ = Edge.objects.get_or_create(
+                src=src,
+                dst=dst,
+                kind=kind,
+                defaults={"src_project_id": src.project_id, "dst_project_id": dst.project_id},
+            )
+    if closes_a_cycle:
         raise ValidationError(
             f"lineage would contain a cycle: {cause} is already downstream of {effect}"
         )
-    edge, _ = Edge.objects.get_or_create(
-        src=src,
-        dst=dst,
-        kind=kind,
-        defaults={"src_project_id": src.project_id, "dst_project_id": dst.project_id},
-    )
     return edge
+
+
+def _checked_reach(src: Node, dst: Node) -> bool:
+    serialize_cycle_checks()
+    return reaches(src, dst)
 
 
 def find_cycle(added: list[tuple[int, int]], new_nodes=frozenset()) -> set[tuple[int, int]] | None:
@@ -116,6 +152,7 @@ def find_cycle(added: list[tuple[int, int]], new_nodes=frozenset()) -> set[tuple
         component = _components(added)
         on_cycle = {(src, dst) for src, dst in added if component[src] == component[dst]}
         return on_cycle or None
+    serialize_cycle_checks()
     ends = sorted({dst for _, dst in added})
     starts = sorted({src for src, _ in added})
     edge, node = Edge._meta.db_table, Node._meta.db_table
