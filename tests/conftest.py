@@ -2,7 +2,8 @@
 
 The people: `owner` (data scientist who owns `project`), `member` (data scientist with
 contribute rights), `reviewer`, `compliance`, `auditor` (each assigned to `project`), and
-`outsider` (a data scientist with no right on `project`).
+`outsider` (a data scientist with no right on `project`); `second_reviewer` (riley, a reviewer
+of `project` too) where two distinct approvals are needed.
 """
 
 import pytest
@@ -47,6 +48,13 @@ def auditor(db):
 @pytest.fixture
 def outsider(db):
     return factories.user("otto", role=Role.DATA_SCIENTIST)
+
+
+@pytest.fixture
+def second_reviewer(project):
+    person = factories.user("riley", role=Role.REVIEWER)
+    factories.grant(project, person, ProjectRight.VIEW, ProjectRight.REVIEW)
+    return person
 
 
 @pytest.fixture

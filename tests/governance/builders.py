@@ -83,3 +83,14 @@ def add_fast_track(definition: dict) -> None:
             "demote_previous_production": True,
         }
     )
+
+
+def require_two_approvals(definition: dict) -> None:
+    """development → validation needs two approvals (reviewers or compliance officers)."""
+    for rule in definition["transitions"]:
+        if (rule["from"], rule["to"]) == ("development", "validation"):
+            rule["approvals"] = {
+                "count": 2,
+                "roles": ["reviewer", "compliance officer"],
+                "compliance_officer_required": False,
+            }

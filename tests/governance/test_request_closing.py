@@ -16,9 +16,9 @@ from governance.choices import AuditAction, RequestStatus
 from governance.errors import Conflict
 from governance.models import AuditEvent, TransitionRequest
 from governance.tasks import expire_transition_requests_task
-from registry.choices import ProjectRight, Stage
+from registry.choices import Stage
 from tests import factories
-from tests.factories import PASSWORD, Role
+from tests.factories import PASSWORD
 from tests.governance.builders import add_fast_track, bind_changed_policy, version_with_evidence
 
 pytestmark = pytest.mark.django_db
@@ -50,13 +50,6 @@ def fast_track(project, owner, compliance):
     return bind_changed_policy(
         project, proposer=owner, compliance=compliance, name="fast-track", change=add_fast_track
     )
-
-
-@pytest.fixture
-def second_reviewer(project):
-    person = factories.user("riley", role=Role.REVIEWER)
-    factories.grant(project, person, ProjectRight.VIEW, ProjectRight.REVIEW)
-    return person
 
 
 def test_a_demoted_versions_pending_request_is_superseded_with_its_audit_event(

@@ -10,52 +10,43 @@ from governance import transitions
 from governance.models import AuditEvent, Signature, SignatureAltered
 from governance.monitoring import plans
 from governance.signature_triggers import REFUSAL
-from registry.choices import ProjectRight
-from tests import factories
-from tests.factories import PASSWORD, Role
-from tests.governance.builders import bind_changed_policy, version_with_evidence
+from tests.factories import PASSWORD
+from tests.governance.builders import (
+    bind_changed_policy,
+    require_two_approvals,
+    version_with_evidence,
+)
 
 pytestmark = pytest.mark.django_db
 TABLE = Signature._meta.db_table
 PLANS = "/api/v1/change-control-plans/"
 
 
-def two_reviewers(definition):
-    for rule in definition["transitions"]:
-        if (rule["from"], rule["to"]) == ("development", "validation"):
-            rule["approvals"] = {
-                "count": 2,
-                "roles": [Role.REVIEWER, Role.COMPLIANCE_OFFICER],
-                "compliance_officer_required": False,
-            }
-
-
 @pytest.fixture
-def riley(project):
-    person = factories.user("riley", role=Role.REVIEWER)
-    factories.grant(project, person, ProjectRight.VIEW, ProjectRight.REVIEW)
-    return person
-
-
-@pytest.fixture
-def decided(project, owner, compliance, reviewer, riley):
+def decided(project, owner, compliance, reviewer, second_reviewer):
     """A request needing two approvals: one reviewer approved it, the other rejected it."""
     bind_changed_policy(
-        project, proposer=owner, compliance=compliance, name="two-reviewers", change=two_reviewers
+        project,
+        proposer=owner,
+        compliance=compliance,
+        name="two-reviewers",
+        change=require_two_approvals,
     )
     version, _ = version_with_evidence(project, owner)
     request = transitions.request_transition(
         version, "validation", actor=owner, justification="ready for validation"
     )
     transitions.sign(request, signer=reviewer, meaning="approved", password=PASSWORD)
-    transitions.sign(request, signer=riley, meaning="rejected", password=PASSWORD, comment="no")
+    transitions.sign(
+        request, signer=second_reviewer, meaning="rejected", password=PASSWORD, comment="no"
+    )
     request.refresh_from_db()
     return request
 
 
 @pytest.fixture
-def rejection(decided, riley):
-    return Signature.objects.get(request=decided, signer=riley)
+def rejection(decided, second_reviewer):
+    return Signature.objects.get(request=decided, signer=second_reviewer)
 
 
 @pytest.fixture

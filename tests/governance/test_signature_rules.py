@@ -12,10 +12,12 @@ from governance.choices import AuditAction, RequestStatus
 from governance.errors import Conflict, NotAllowed
 from governance.models import AuditEvent, Signature, TransitionRequest
 from registry import services as registry
-from registry.choices import ProjectRight
-from tests import factories
-from tests.factories import PASSWORD, Role
-from tests.governance.builders import bind_changed_policy, version_with_evidence
+from tests.factories import PASSWORD
+from tests.governance.builders import (
+    bind_changed_policy,
+    require_two_approvals,
+    version_with_evidence,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -24,29 +26,13 @@ pytestmark = pytest.mark.django_db
 def two_reviewers_policy(project, owner, compliance):
     """The project moves to a policy whose first transition needs two reviewers' approvals."""
 
-    def two_reviewers(definition):
-        for rule in definition["transitions"]:
-            if (rule["from"], rule["to"]) == ("development", "validation"):
-                rule["approvals"] = {
-                    "count": 2,
-                    "roles": [Role.REVIEWER, Role.COMPLIANCE_OFFICER],
-                    "compliance_officer_required": False,
-                }
-
     return bind_changed_policy(
         project,
         proposer=owner,
         compliance=compliance,
         name="credit-two-reviewers",
-        change=two_reviewers,
+        change=require_two_approvals,
     )
-
-
-@pytest.fixture
-def riley(project):
-    person = factories.user("riley", role=Role.REVIEWER)
-    factories.grant(project, person, ProjectRight.VIEW, ProjectRight.REVIEW)
-    return person
 
 
 @pytest.fixture
@@ -126,20 +112,20 @@ def test_the_approvals_gate_counts_a_person_once_whatever_it_is_given(pending, r
     assert gate.evidence == {"signatures": [first.pk]}
 
 
-def test_two_distinct_reviewers_apply_the_transition(pending, reviewer, riley):
+def test_two_distinct_reviewers_apply_the_transition(pending, reviewer, second_reviewer):
     transitions.sign(pending, signer=reviewer, meaning="approved", password=PASSWORD)
-    transitions.sign(pending, signer=riley, meaning="approved", password=PASSWORD)
+    transitions.sign(pending, signer=second_reviewer, meaning="approved", password=PASSWORD)
     assert approvals(pending)["reason"] == "2 of 2 approvals"
     assert pending.status == RequestStatus.APPLIED
     signers = set(Signature.objects.filter(request=pending).values_list("signer", flat=True))
-    assert signers == {reviewer.pk, riley.pk}
+    assert signers == {reviewer.pk, second_reviewer.pk}
 
 
 # --- a request signature tracks its record ---------------------------------------------------
 
 
 def test_request_signature_no_longer_matches_once_the_record_changes(
-    api, pending, owner, reviewer, riley, auditor
+    api, pending, owner, reviewer, second_reviewer, auditor
 ):
     transitions.sign(pending, signer=reviewer, meaning="approved", password=PASSWORD)
     url = f"/api/v1/transition-requests/{pending.pk}/"
@@ -163,7 +149,7 @@ def test_request_signature_no_longer_matches_once_the_record_changes(
     assert "Not for applicants under 21." not in stored.signed_record
 
     # A stale approval no longer counts: a second reviewer does not complete the request.
-    transitions.sign(pending, signer=riley, meaning="approved", password=PASSWORD)
+    transitions.sign(pending, signer=second_reviewer, meaning="approved", password=PASSWORD)
     gate = approvals(pending)
     assert gate["reason"] == (
         "1 of 2 approvals; 1 approval(s) no longer match the record and must be renewed"
@@ -173,7 +159,7 @@ def test_request_signature_no_longer_matches_once_the_record_changes(
     recorded = AuditEvent.objects.filter(action=AuditAction.SIGNATURE_RECORDED)
     assert list(recorded.order_by("sequence").values_list("actor_id", flat=True)) == [
         reviewer.pk,
-        riley.pk,
+        second_reviewer.pk,
     ]
 
 

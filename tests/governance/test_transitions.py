@@ -33,13 +33,6 @@ def events(action, target):
     )
 
 
-@pytest.fixture
-def second_reviewer(project):
-    person = factories.user("riley", role=Role.REVIEWER)
-    factories.grant(project, person, ProjectRight.VIEW, ProjectRight.REVIEW)
-    return person
-
-
 def test_stage_cannot_be_written_directly(project, owner):
     version, _ = version_with_evidence(project, owner)
     version.stage = "production"
