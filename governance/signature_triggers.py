@@ -13,60 +13,23 @@ migration that remakes `governance_signature` (Django copies the table to alter 
 these triggers with it and must install them again; tests/governance/
 test_signature_immutability.py would fail.
 
-The SQL here is used by migration 0009 (and by the test suite to lift the triggers around a
-table flush): never change these statements; add new ones in a new migration.
+Migration 0009 installs these triggers (and the test suite lifts them around a table flush):
+never change their names, which reversing the migration drops; add new ones in a new
+migration.
 """
 
-from registry.db_triggers import TriggerSet
+from registry.db_triggers import refusing_changes
 
 TABLE = "governance_signature"
 # Every refusal starts so, on both databases.
 REFUSAL = "signatures are never edited or deleted"
 
-POSTGRESQL_CREATE = [
-    f"""
-    CREATE OR REPLACE FUNCTION stagegate_signature_immutable() RETURNS trigger AS $$
-    BEGIN
-        RAISE EXCEPTION '{REFUSAL}: % refused on %', TG_OP, TG_TABLE_NAME
-            USING ERRCODE = 'restrict_violation';
-    END;
-    $$ LANGUAGE plpgsql
-    """,
-    f"""
-    CREATE TRIGGER signature_no_update_delete BEFORE UPDATE OR DELETE ON {TABLE}
-    FOR EACH ROW EXECUTE FUNCTION stagegate_signature_immutable()
-    """,
-    f"""
-    CREATE TRIGGER signature_no_truncate BEFORE TRUNCATE ON {TABLE}
-    FOR EACH STATEMENT EXECUTE FUNCTION stagegate_signature_immutable()
-    """,
-]
-POSTGRESQL_DROP = [
-    f"DROP TRIGGER IF EXISTS signature_no_update_delete ON {TABLE}",
-    f"DROP TRIGGER IF EXISTS signature_no_truncate ON {TABLE}",
-    "DROP FUNCTION IF EXISTS stagegate_signature_immutable()",
-]
-
-SQLITE_CREATE = [
-    f"""
-    CREATE TRIGGER signature_no_update BEFORE UPDATE ON {TABLE}
-    BEGIN SELECT RAISE(ABORT, '{REFUSAL}: UPDATE refused'); END
-    """,
-    f"""
-    CREATE TRIGGER signature_no_delete BEFORE DELETE ON {TABLE}
-    BEGIN SELECT RAISE(ABORT, '{REFUSAL}: DELETE refused'); END
-    """,
-]
-SQLITE_DROP = [
-    "DROP TRIGGER IF EXISTS signature_no_update",
-    "DROP TRIGGER IF EXISTS signature_no_delete",
-]
-
-
-TRIGGERS = TriggerSet(
+TRIGGERS = refusing_changes(
     "signature",
-    create={"postgresql": POSTGRESQL_CREATE, "sqlite": SQLITE_CREATE},
-    drop={"postgresql": POSTGRESQL_DROP, "sqlite": SQLITE_DROP},
+    tables={TABLE: "signature"},
+    function="stagegate_signature_immutable",
+    refusal=REFUSAL,
+    errcode="restrict_violation",
 )
 # What the migrations and the test suite call.
 statements = TRIGGERS.statements

@@ -37,3 +37,46 @@ class TriggerSet:
         with connection.cursor() as cursor:
             for sql in self.statements(connection.vendor, create=create):
                 cursor.execute(sql)
+
+
+def refusing_changes(
+    rule: str, *, tables: dict[str, str], function: str, refusal: str, errcode: str
+) -> TriggerSet:
+    """Triggers that refuse every UPDATE and DELETE on `tables` (each table with the prefix of
+    its triggers' names), and TRUNCATE on PostgreSQL: rows are only ever inserted. Each
+    refusal starts with `refusal`; on PostgreSQL it carries `errcode`."""
+    create = [
+        f"""
+        CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $$
+        BEGIN
+            RAISE EXCEPTION '{refusal}: % refused on %', TG_OP, TG_TABLE_NAME
+                USING ERRCODE = '{errcode}';
+        END;
+        $$ LANGUAGE plpgsql
+        """
+    ]
+    drop, sqlite_create, sqlite_drop = [], [], []
+    for table, prefix in tables.items():
+        create += [
+            f"CREATE TRIGGER {prefix}_no_update_delete BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {function}()",
+            f"CREATE TRIGGER {prefix}_no_truncate BEFORE TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+        ]
+        drop += [
+            f"DROP TRIGGER IF EXISTS {prefix}_no_update_delete ON {table}",
+            f"DROP TRIGGER IF EXISTS {prefix}_no_truncate ON {table}",
+        ]
+        for operation in ("UPDATE", "DELETE"):
+            name = f"{prefix}_no_{operation.lower()}"
+            sqlite_create.append(
+                f"CREATE TRIGGER {name} BEFORE {operation} ON {table} BEGIN "
+                f"SELECT RAISE(ABORT, '{refusal}: {operation} refused on {table}'); END"
+            )
+            sqlite_drop.append(f"DROP TRIGGER IF EXISTS {name}")
+    drop.append(f"DROP FUNCTION IF EXISTS {function}()")
+    return TriggerSet(
+        rule,
+        create={"postgresql": create, "sqlite": sqlite_create},
+        drop={"postgresql": drop, "sqlite": sqlite_drop},
+    )
