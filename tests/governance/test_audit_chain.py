@@ -265,6 +265,15 @@ def test_audit_list_is_scoped_to_projects_with_export_right(api, project, other_
     assert keys == {"credit"}
 
 
+def test_a_superuser_reads_the_events_of_every_project(api, project, other_project):
+    from tests import factories
+
+    admin = factories.user("root", is_superuser=True)
+    response = api.as_user(admin).get("/api/v1/audit-events/?object_type=registry.project")
+    keys = {e["after"].get("key") for e in response.json()["results"]}
+    assert keys == {"credit", "secret"}
+
+
 def test_stored_payloads_are_canonical_json_of_their_columns(owner):
     """Each append path (one event in one statement on PostgreSQL, a batch, SQLite's) writes
     the same canonical JSON: sorted keys, no spaces, non-ASCII kept, quotes escaped."""
