@@ -17,6 +17,7 @@ from django.db import models
 from lineage.append_only import REFUSAL
 from lineage.choices import EdgeKind, NodeKind, RunKind, RunStatus
 from registry.access import ProjectScopedQuerySet
+from registry.insert_only import InsertOnlyModel, InsertOnlyQuerySet, InsertOnlyWrites
 from registry.models import traced_history
 from registry.validators import validate_json_object, validate_metrics
 
@@ -119,54 +120,19 @@ class LineageRewriteRefused(Exception):
     """A lineage node or edge was about to be changed or deleted: the graph is append-only."""
 
 
-class AppendOnlyWrites:
-    """The queryset methods that would change or delete rows, refused: nodes and edges are
-    inserted, never updated or deleted. The database refuses too (lineage/append_only.py);
-    these checks give the clearer message."""
-
-    model: type[models.Model]
-
-    def _refuse(self, what: str):
-        raise LineageRewriteRefused(
-            f"{REFUSAL}: {self.model._meta.verbose_name_plural} cannot be {what}"
-        )
-
-    def update(self, **kwargs):
-        self._refuse("updated")
-
-    def bulk_update(self, objs, fields, batch_size=None):
-        self._refuse("updated")
-
-    def delete(self):
-        self._refuse("deleted")
-
-    update.alters_data = True  # type: ignore[attr-defined]
-    bulk_update.alters_data = True  # type: ignore[attr-defined]
-    delete.alters_data = True  # type: ignore[attr-defined]
-    delete.queryset_only = True  # type: ignore[attr-defined]
-
-
-class AppendOnlyQuerySet(AppendOnlyWrites, models.QuerySet):
-    """Edges: append-only."""
-
-
-class NodeQuerySet(AppendOnlyWrites, ProjectScopedQuerySet):
-    """Nodes: append-only, filtered by the rights a user holds on their projects."""
-
-
-class AppendOnly(models.Model):
-    """An instance saved once, and never saved again or deleted."""
+class AppendOnly(InsertOnlyModel):
+    """Nodes and edges: inserted, never changed or deleted (registry/insert_only.py)."""
 
     class Meta:
         abstract = True
 
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise LineageRewriteRefused(f"{REFUSAL}: {self} cannot be changed")
-        super().save(*args, **kwargs)
+    @classmethod
+    def refused(cls, what: str) -> Exception:
+        return LineageRewriteRefused(f"{REFUSAL}: {cls._meta.verbose_name_plural} are never {what}")
 
-    def delete(self, *args, **kwargs):
-        raise LineageRewriteRefused(f"{REFUSAL}: {self} cannot be deleted")
+
+class NodeQuerySet(InsertOnlyWrites, ProjectScopedQuerySet):
+    """Nodes: insert-only, filtered by the rights a user holds on their projects."""
 
 
 class Node(AppendOnly):
@@ -224,7 +190,7 @@ class Edge(AppendOnly):
     kind = models.CharField(max_length=16, choices=EdgeKind.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = AppendOnlyQuerySet.as_manager()
+    objects = InsertOnlyQuerySet.as_manager()
 
     class Meta:
         base_manager_name = "objects"

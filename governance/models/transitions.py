@@ -6,6 +6,7 @@ from django.db import models
 from governance.choices import RequestStatus, SignatureMeaning
 from registry.access import ProjectScopedQuerySet
 from registry.choices import ProjectRight, Stage
+from registry.insert_only import InsertOnlyModel, InsertOnlyWrites
 from registry.models import traced_history
 
 
@@ -70,42 +71,11 @@ class SignatureAltered(Exception):
     """A signature was about to be changed or deleted; signatures are permanent."""
 
 
-class SignatureQuerySet(ProjectScopedQuerySet):
+class SignatureQuerySet(InsertOnlyWrites, ProjectScopedQuerySet):
     """Signatures. They are inserted complete and never edited or deleted (21 CFR 11.10(e),
-    11.70): a bulk write would skip `Signature.save()` and `delete()`, so it is refused here
-    too. The database refuses what goes around both (governance/signature_triggers.py)."""
-
-    def update(self, **kwargs):
-        raise SignatureAltered("signatures are never edited")
-
-    update.alters_data = True  # type: ignore[attr-defined]
-
-    def bulk_update(self, objs, fields, batch_size=None):
-        raise SignatureAltered("signatures are never edited")
-
-    bulk_update.alters_data = True  # type: ignore[attr-defined]
-
-    def bulk_create(
-        self,
-        objs,
-        batch_size=None,
-        ignore_conflicts=False,
-        update_conflicts=False,
-        update_fields=None,
-        unique_fields=None,
-    ):
-        # Inserting new signatures is fine; an upsert would rewrite the row it conflicts with.
-        if update_conflicts:
-            raise SignatureAltered("signatures are never edited")
-        return super().bulk_create(objs, batch_size=batch_size, ignore_conflicts=ignore_conflicts)
-
-    bulk_create.alters_data = True  # type: ignore[attr-defined]
-
-    def delete(self):
-        raise SignatureAltered("signatures are never deleted")
-
-    delete.alters_data = True  # type: ignore[attr-defined]
-    delete.queryset_only = True  # type: ignore[attr-defined]
+    11.70): a bulk write would skip `Signature.save()` and `delete()`, so it is refused too
+    (registry/insert_only.py). The database refuses what goes around both
+    (governance/signature_triggers.py)."""
 
     def visible_to(self, user, action: str = ProjectRight.VIEW):
         """Signatures of requests and plans of projects the user holds `action` on; policy
@@ -124,7 +94,7 @@ class SignatureQuerySet(ProjectScopedQuerySet):
         )
 
 
-class Signature(models.Model):
+class Signature(InsertOnlyModel):
     """An electronic signature (21 CFR 11.50, 11.70) on a transition request, a policy version
     or a change-control plan version.
 
@@ -194,16 +164,9 @@ class Signature(models.Model):
         when = f"{self.signed_at:%Y-%m-%d %H:%M:%S} UTC"
         return f"{self.printed_name} — {self.get_meaning_display()} — {when}"
 
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise SignatureAltered("a signature is never edited")
-        # Only ever an INSERT: given the id of a stored signature, Django would otherwise try
-        # an UPDATE of that row first.
-        kwargs["force_insert"] = True
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise SignatureAltered("a signature is never deleted")
+    @classmethod
+    def refused(cls, what: str) -> Exception:
+        return SignatureAltered(f"signatures are never {what}")
 
     @property
     def project(self):
