@@ -1,6 +1,7 @@
 """The production set-up the README describes: the application's database role may append
-to the audit table and the signature table but has no UPDATE, DELETE or TRUNCATE right on
-them, so it cannot disable or bypass the triggers the way a table owner could."""
+to the audit table, the signature table and the lineage graph's two tables but has no UPDATE,
+DELETE or TRUNCATE right on them, so it cannot disable or bypass their triggers the way a
+table owner could."""
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -9,11 +10,17 @@ from governance import audit_chain
 from governance.choices import AuditAction
 from governance.models import AuditEvent, Signature
 from governance.monitoring import plans
+from lineage.models import Edge, Node
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 ROLE = "stagegate_app_test"
-PROTECTED = [AuditEvent._meta.db_table, Signature._meta.db_table]
+PROTECTED = [
+    AuditEvent._meta.db_table,
+    Signature._meta.db_table,
+    Node._meta.db_table,
+    Edge._meta.db_table,
+]
 
 
 @pytest.fixture
@@ -47,7 +54,7 @@ def app_role():
         "ALTER TABLE {t} DISABLE TRIGGER USER",
     ],
 )
-def test_application_role_cannot_change_or_unprotect_the_audit_and_signature_tables(
+def test_application_role_cannot_change_or_unprotect_the_protected_tables(
     app_role, table, statement
 ):
     audit_chain.record(AuditAction.CHECKPOINT, object_type="test", object_id="1")

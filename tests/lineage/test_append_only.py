@@ -4,6 +4,7 @@ edge table; history is kept, nothing is rewritten).
 The database refuses UPDATE and DELETE of nodes and edges, and TRUNCATE on PostgreSQL
 (lineage/append_only.py; run this file on both); the ORM's ways to change or delete them are
 refused in Python first, with a clearer message; the actions that add to the graph still work.
+The application role's missing rights on both tables: tests/governance/test_audit_role.py.
 """
 
 import uuid
@@ -14,8 +15,9 @@ from django.db import DatabaseError, connection, models, transaction
 from lineage import services
 from lineage.append_only import REFUSAL
 from lineage.choices import EdgeKind, NodeKind
-from lineage.models import AppendOnlyWrites, Edge, LineageRewriteRefused, Node, Run
+from lineage.models import Edge, LineageRewriteRefused, Node, Run
 from lineage.recording import node_of
+from registry.insert_only import InsertOnlyWrites
 from tests import factories
 from tests.governance.builders import version_with_evidence
 from tests.lineage.test_graph import build_pipeline
@@ -161,8 +163,8 @@ def test_a_saved_node_or_edge_is_never_saved_again_or_deleted(pipeline):
 
 def test_related_managers_and_the_base_manager_are_the_guarded_ones(pipeline, project):
     node = node_of(pipeline.raw)
-    assert isinstance(Node._base_manager.all(), AppendOnlyWrites)
-    assert isinstance(Edge._base_manager.all(), AppendOnlyWrites)
+    assert isinstance(Node._base_manager.all(), InsertOnlyWrites)
+    assert isinstance(Edge._base_manager.all(), InsertOnlyWrites)
     before = graph_rows()
     for write in (
         lambda: Node._base_manager.filter(pk=node.pk).update(label="rewritten"),
@@ -239,45 +241,3 @@ def test_a_finished_export_adds_its_node_and_edge(
     assert [(e["src_id"], e["dst_id"], e["kind"]) for e in edges] == [
         (node_of(version).pk, nodes[0]["id"], EdgeKind.DERIVED)
     ]
-
-
-# --- The application role of the README -------------------------------------------------------
-
-APP_ROLE = "stagegate_lineage_app_test"
-
-
-@pytest.fixture
-def app_role():
-    """A role granted as the README grants the application's, lineage tables included."""
-    if connection.vendor != "postgresql":
-        pytest.skip("database roles and grants are PostgreSQL's; SQLite has triggers only")
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP ROLE IF EXISTS {APP_ROLE}")
-        cursor.execute(f"CREATE ROLE {APP_ROLE} NOLOGIN")
-        cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {NODE}, {EDGE} TO {APP_ROLE}")
-        cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {NODE}, {EDGE} FROM {APP_ROLE}")
-    yield APP_ROLE
-    with connection.cursor() as cursor:
-        cursor.execute("RESET ROLE")
-        cursor.execute(f"REVOKE ALL ON {NODE}, {EDGE} FROM {APP_ROLE}")
-        cursor.execute(f"DROP ROLE {APP_ROLE}")
-
-
-@pytest.mark.postgres
-@pytest.mark.parametrize(
-    "statement",
-    [
-        f"UPDATE {NODE} SET label = 'x'",
-        f"DELETE FROM {EDGE}",
-        f"TRUNCATE {NODE}, {EDGE}",
-        f"ALTER TABLE {EDGE} DISABLE TRIGGER USER",
-    ],
-)
-def test_application_role_cannot_change_or_unprotect_the_graph(pipeline, app_role, statement):
-    with (
-        pytest.raises(DatabaseError, match="permission denied|must be owner"),
-        transaction.atomic(),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(f"SET LOCAL ROLE {app_role}")
-        cursor.execute(statement)
